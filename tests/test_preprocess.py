@@ -1,0 +1,201 @@
+"""The one preprocessing: any image -> white glyph on black, cropped, centred, 32x32."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lettercnn import preprocess
+from lettercnn.preprocess import DEFAULT_SPEC, ImageError, canonical, load_image, normalize, to_input
+
+
+def draw(text: str = "E", size=(120, 100), ink=20, paper=235, scale=3.0, thickness=8, org=(15, 95)) -> np.ndarray:
+    """Dark ink on light paper, uint8 gray."""
+    image = np.full(size, paper, np.uint8)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thickness, cv2.LINE_AA)
+    return image
+
+
+def bbox(glyph: np.ndarray, level: int = 64):
+    rows, cols = np.flatnonzero((glyph > level).any(1)), np.flatnonzero((glyph > level).any(0))
+    return rows[0], rows[-1], cols[0], cols[-1]
+
+
+def test_gives_uint8_32x32_white_glyph_on_black():
+    glyph = canonical(draw())
+    assert glyph.shape == (32, 32) and glyph.dtype == np.uint8
+    assert glyph.max() == 255
+    assert glyph[0].max() == 0 and glyph[:, 0].max() == 0  # background black at the border
+
+
+def test_polarity_is_detected_so_both_inks_give_the_same_glyph():
+    dark_on_light = canonical(draw(ink=20, paper=235))
+    light_on_dark = canonical(draw(ink=235, paper=20))
+    assert np.abs(dark_on_light.astype(int) - light_on_dark.astype(int)).mean() < 3
+
+
+def test_glyph_is_centred_with_its_longer_side_filling_the_margin_box():
+    top, bottom, left, right = bbox(canonical(draw("I", scale=4, org=(5, 110))))
+    margin = DEFAULT_SPEC.margin
+    assert top >= margin and bottom <= 31 - margin
+    assert bottom - top + 1 >= 32 - 2 * margin - 2  # a tall letter spans the height
+    assert abs((left + right) / 2 - 15.5) <= 1.5  # centred horizontally
+
+
+def test_aspect_ratio_is_kept():
+    bar = np.zeros((100, 100), np.uint8)
+    bar[10:90, 45:55] = 255  # 80 tall, 10 wide
+    top, bottom, left, right = bbox(canonical(bar), level=0)
+    height, width = bottom - top + 1, right - left + 1
+    assert height / width == pytest.approx(8, rel=0.35)
+
+
+def test_position_and_size_in_the_picture_do_not_matter():
+    small_corner = np.full((300, 300), 230, np.uint8)
+    cv2.putText(small_corner, "K", (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 2, 10, 5, cv2.LINE_AA)
+    big_centre = np.full((300, 300), 230, np.uint8)
+    cv2.putText(big_centre, "K", (60, 240), cv2.FONT_HERSHEY_SIMPLEX, 7, 10, 17, cv2.LINE_AA)
+    a, b = canonical(small_corner).astype(int), canonical(big_centre).astype(int)
+    assert np.abs(a - b).mean() < 20
+
+
+def test_blank_and_flat_images_give_an_empty_input():
+    for image in (np.zeros((40, 40), np.uint8), np.full((40, 40), 255, np.uint8), np.full((3, 3), 0.5)):
+        assert canonical(image).max() == 0
+
+
+def test_specks_far_from_the_glyph_are_ignored():
+    clean = draw("T")
+    specked = clean.copy()
+    specked[5:7, 5:7] = 0
+    specked[110:112, 90:92] = 0
+    assert np.array_equal(canonical(clean), canonical(specked))
+
+
+def test_the_dot_of_an_i_is_kept():
+    glyph = canonical(draw("i", size=(140, 80), scale=4, org=(10, 120)))
+    column = glyph[:, 12:20].max(axis=1) > 64
+    runs = np.flatnonzero(np.diff(column.astype(int)) != 0)
+    assert len(runs) >= 4  # stem and dot: two separate runs of ink down the column
+
+
+def test_a_frame_edge_at_the_border_is_not_taken_for_the_glyph():
+    photo = draw("L", size=(160, 160), scale=3.5, org=(40, 120))
+    photo[:, :6] = 30  # the dark edge of a table beside the paper
+    framed = canonical(photo)
+    expected = canonical(draw("L", size=(160, 160), scale=3.5, org=(40, 120)))
+    assert np.abs(framed.astype(int) - expected.astype(int)).mean() < 5
+
+
+def test_adaptive_threshold_finds_the_glyph_under_uneven_light():
+    height, width = 240, 320
+    light = np.tile(np.linspace(90, 250, width, dtype=np.float32), (height, 1))
+    ink = np.zeros((height, width), np.uint8)
+    cv2.putText(ink, "H", (100, 190), cv2.FONT_HERSHEY_SIMPLEX, 5, 255, 14)
+    photo = np.clip(light - 0.35 * ink, 0, 255).astype(np.uint8)
+    reference = canonical(draw("H", size=(240, 320), ink=0, paper=255, scale=5, thickness=14, org=(100, 190)))
+    adaptive = canonical(photo, threshold="adaptive")
+    assert np.abs(adaptive.astype(int) - reference.astype(int)).mean() < 25
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda g: g,
+        lambda g: cv2.cvtColor(g, cv2.COLOR_GRAY2BGR),
+        lambda g: g.astype(np.uint16) * 257,
+        lambda g: g.astype(np.float32) / 255.0,
+        lambda g: g > 128,
+        lambda g: g[:, :, None],
+    ],
+    ids=["gray", "bgr", "uint16", "float01", "bool", "hw1"],
+)
+def test_formats_give_the_same_glyph(convert):
+    base = draw("A")
+    assert np.abs(canonical(convert(base)).astype(int) - canonical(base).astype(int)).mean() < 12
+
+
+@pytest.mark.parametrize("ink_value", [0, 255])
+def test_transparent_background_keeps_the_glyph_visible(ink_value):
+    alpha = 255 - draw("W", ink=20, paper=235)  # opaque where the ink is
+    bgra = np.zeros((*alpha.shape, 4), np.uint8)
+    bgra[:, :, :3] = ink_value
+    bgra[:, :, 3] = alpha
+    expected = canonical(draw("W"))
+    assert np.abs(canonical(bgra).astype(int) - expected.astype(int)).mean() < 12
+
+
+def test_tiny_and_huge_images_work():
+    assert canonical(np.full((1, 1), 255, np.uint8)).shape == (32, 32)
+    huge = np.full((3000, 4000), 220, np.uint8)
+    cv2.putText(huge, "M", (1200, 2200), cv2.FONT_HERSHEY_SIMPLEX, 40, 0, 120)
+    assert canonical(huge).max() == 255
+
+
+def test_normalize_maps_black_and_white_to_the_spec_range():
+    glyph = np.array([[0, 255]], np.uint8)
+    out = normalize(glyph)
+    assert out.shape == (1, 1, 2) and out.dtype == np.float32
+    assert out[0, 0, 0] == pytest.approx((0 - DEFAULT_SPEC.mean) / DEFAULT_SPEC.std)
+    assert out[0, 0, 1] == pytest.approx((1 - DEFAULT_SPEC.mean) / DEFAULT_SPEC.std)
+
+
+def test_to_input_reads_paths(tmp_path):
+    path = tmp_path / "e.png"
+    cv2.imwrite(str(path), draw())
+    assert np.array_equal(to_input(path), normalize(canonical(draw())))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "the file is empty"), (b"hello, not an image", "not an image"), (None, "cannot read")],
+    ids=["empty", "text", "missing"],
+)
+def test_unreadable_files_raise_image_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageError, match=message) as info:
+        load_image(path)
+    assert "bad.png" in str(info.value)
+
+
+def test_truncated_png_is_an_image_error(tmp_path):
+    ok, encoded = cv2.imencode(".png", draw())
+    path = tmp_path / "cut.png"
+    path.write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    with pytest.raises(ImageError):
+        canonical(path)
+
+
+def test_non_image_shapes_raise_image_error():
+    for array in (np.zeros((4, 4, 2)), np.zeros((0, 5)), np.zeros(7), np.array([["a"]])):
+        with pytest.raises(ImageError):
+            canonical(array)
+
+
+IMAGES = st.one_of(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_, np.int32]),
+        shape=st.one_of(
+            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=64),
+            st.tuples(st.integers(1, 48), st.integers(1, 48), st.sampled_from([1, 3, 4])),
+        ),
+        elements={"allow_nan": True, "allow_infinity": True} ,
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(IMAGES)
+def test_any_array_gives_a_finite_input_or_a_clear_error(image):
+    try:
+        out = to_input(image)
+    except ImageError:
+        return
+    assert out.shape == (1, 32, 32) and out.dtype == np.float32
+    assert np.isfinite(out).all()
