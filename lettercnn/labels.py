@@ -14,6 +14,8 @@ NUM_CLASSES = len(LETTERS)
 
 # Folder names that spell a letter plus a case word, e.g. "upper_a", "A-lower", "small b".
 _CASE_WORDS = ("upper", "lower", "capital", "small", "uc", "lc")
+# How the accepted folder names look, for error messages.
+FOLDER_NAME_FORMS = "'A' or 'a', 'upper_a', 'a_lower', 'capital-a', 'small a', 'uc_a' (any case)"
 _CASE_PATTERN = re.compile(
     rf"^(?:(?:{'|'.join(_CASE_WORDS)})[_\- ]?([a-z])|([a-z])[_\- ]?(?:{'|'.join(_CASE_WORDS)}))$"
 )

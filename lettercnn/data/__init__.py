@@ -1,0 +1,66 @@
+"""Letter datasets for training: image folders, synthetic letters, EMNIST import.
+
+This is the training side (it imports torch), but lazily: ``import lettercnn.data``
+loads nothing until a name is used, so the torch-free modules
+(:mod:`~lettercnn.data.emnist`, :mod:`~lettercnn.data.render`,
+:mod:`~lettercnn.data.imagetree`) stay usable in a fresh worker process or a
+runtime-only install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "load_splits": "folder",
+    "LetterFolder": "folder",
+    "IMG_EXTENSIONS": "imagetree",
+    "Splits": "glyphs",
+    "GlyphSet": "glyphs",
+    "synthetic_splits": "synthetic",
+    "SyntheticLetters": "synthetic",
+    "write_synthetic": "synthetic",
+    "import_emnist": "emnist",
+    "read_idx": "emnist",
+    "AugmentConfig": "augment",
+    "train_transform": "augment",
+}
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "AugmentConfig",
+    "GlyphSet",
+    "LetterFolder",
+    "Splits",
+    "SyntheticLetters",
+    "import_emnist",
+    "load_splits",
+    "read_idx",
+    "synthetic_splits",
+    "train_transform",
+    "write_synthetic",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from lettercnn.data.augment import AugmentConfig, train_transform
+    from lettercnn.data.emnist import import_emnist, read_idx
+    from lettercnn.data.folder import LetterFolder, load_splits
+    from lettercnn.data.glyphs import GlyphSet, Splits
+    from lettercnn.data.imagetree import IMG_EXTENSIONS
+    from lettercnn.data.synthetic import SyntheticLetters, synthetic_splits, write_synthetic
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
