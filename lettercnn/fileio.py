@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 
+_CREATE_MODE = 0o666  # what open(..., "w") asks for, before the umask
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
@@ -30,6 +39,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    # mkstemp makes the file private (0600); give it the permissions open() would.
+    os.fchmod(fd, _CREATE_MODE & ~_current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -1,0 +1,334 @@
+"""The ``letters`` command line: a thin Typer layer over the library.
+
+Each command parses its options, calls one library function and prints the result
+with Rich. Library errors (``ValueError``, ``OSError``, :class:`TrainingError`) become
+``Error: ...`` on stderr and exit status 1 in :func:`user_errors`, the one error
+boundary every command goes through; Ctrl-C becomes one line and exit status 130.
+
+Nothing heavy is imported at module level: torch, matplotlib and scikit-learn load
+inside the library functions a command calls, so ``letters --help`` is instant and
+works without the training extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lettercnn import __version__
+from lettercnn import train as training
+from lettercnn.train import Device, EvalResult, Optimizer, TrainConfig, TrainingError, TrainingInterrupted
+
+EXIT_ERROR = 1
+# What a shell reports for a process stopped by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+# Errors the library raises for bad input or a bad environment; anything else is a bug
+# and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, TrainingError)
+# Letters listed under "worst" in summaries.
+WORST_SHOWN = 5
+
+DEFAULTS = TrainConfig()
+WEIGHT_DECAY_DEFAULTS = ", ".join(f"{value:g} for {name}" for name, value in training.DEFAULT_WEIGHT_DECAY.items())
+BATCH_NORM_DEFAULT = "--batch-norm" if DEFAULTS.batch_norm else "--no-batch-norm"
+
+app = typer.Typer(
+    name="letters",
+    help="Train a small residual CNN to read English letters, export it to ONNX, run it on the edge.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Make letter datasets: synthetic letters, EMNIST import.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """The one error boundary of every command.
+
+    Library errors print ``Error: <message>`` on stderr and exit 1; Ctrl-C prints
+    one line and exits 130. Nothing else is caught (``typer.Exit`` passes through).
+
+    Raises:
+        typer.Exit: with :data:`EXIT_ERROR` or :data:`EXIT_INTERRUPTED`.
+    """
+    try:
+        yield
+    except TrainingInterrupted as stop:
+        kept = f"last.pt keeps {stop.epochs_done}/{stop.epochs} finished epochs"
+        if not stop.epochs_done:
+            kept = "no epoch had finished"
+        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except USER_ERRORS as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _show_version(value: bool) -> None:
+    """``--version``: print the version and stop."""
+    if value:
+        typer.echo(f"letters {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Train a small residual CNN to read English letters, export it to ONNX, run it on the edge."""
+
+
+def _say(console: Console, text: str) -> None:
+    """Print one plain line, unwrapped, so paths stay whole and copyable."""
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def _duration(seconds: float) -> str:
+    """42.3 -> '42 s'; 953 -> '15.9 min'."""
+    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+def _percent(value: float | None) -> str:
+    """0.9731 -> '97.3%'; None -> '-'."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+class TrainDisplay:
+    """Rich progress for :func:`lettercnn.train.fit`: a bar per epoch, a line as each one ends.
+
+    Args:
+        console: where to draw.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,  # no bars in logs and pipes; the epoch lines stay
+        )
+        self.task: TaskID | None = None
+        self.callbacks = training.Callbacks(
+            on_data_progress=self._data,
+            on_start=self._start,
+            on_epoch_start=self._epoch_start,
+            on_batch=self._batch,
+            on_epoch_end=self._epoch_end,
+        )
+
+    def __enter__(self) -> TrainDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.progress.stop()
+
+    def _new_task(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(description, total=total, stats="")
+
+    def _data(self, done: int, total: int) -> None:
+        if self.task is None:
+            self._new_task("loading letters", total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def _start(self, info: training.RunInfo) -> None:
+        sizes = ", ".join(f"{size} {split}" for split, size in info.sizes.items())
+        _say(self.console, f"Data: {info.data_source} ({sizes})")
+        resumed = f", resuming after epoch {info.start_epoch}/{info.epochs}" if info.start_epoch else ""
+        _say(self.console, f"Run: {info.run_dir} on {info.device}{resumed}")
+
+    def _epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self._new_task(f"epoch {epoch}/{epochs}", batches)
+        self.epochs = epochs
+
+    def _batch(self, loss: float, acc: float, images_per_s: float) -> None:
+        stats = f"loss {loss:.3f} acc {acc:.1%} {images_per_s:.0f} img/s"
+        self.progress.update(self.task, advance=1, stats=stats)  # type: ignore[arg-type]
+
+    def _epoch_end(self, record: training.EpochRecord) -> None:
+        width = len(str(self.epochs))
+        _say(
+            self.console,
+            f"epoch {record.epoch:>{width}}/{self.epochs}  loss {record.train_loss:.3f} acc {record.train_acc:.1%}"
+            f"  val loss {record.val_loss:.3f} acc {record.val_acc:.1%}  lr {record.lr:.1e}"
+            f"  {record.images_per_s:.0f} img/s  {record.seconds:.0f}s",
+        )
+
+
+def _read_as(result: EvalResult, letter: str) -> str:
+    """What ``letter`` was most often mistaken for, e.g. 'L (5x)'; '-' if never."""
+    confused = result.confused_with(letter)
+    return "-" if confused is None else f"{confused[0]} ({confused[1]}x)"
+
+
+def _worst_table(result: EvalResult, title: str) -> Table:
+    """The letters read worst, with what they were mistaken for."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Letter")
+    table.add_column("Accuracy", justify="right")
+    table.add_column("Most often read as")
+    for letter, accuracy in result.worst_classes(WORST_SHOWN):
+        table.add_row(letter, _percent(accuracy), _read_as(result, letter))
+    return table
+
+
+def _print_run(console: Console, result: training.RunResult) -> None:
+    """The summary of a finished run: test scores, worst letters, the run folder."""
+    summary = Table(title="Test set", title_justify="left", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("accuracy", f"{_percent(result.test.accuracy)} of {result.test.count} images")
+    summary.add_row("loss", f"{result.test.loss:.4f}")
+    summary.add_row("best epoch", f"{result.best_epoch} (val accuracy {_percent(result.best_val_acc)})")
+    summary.add_row("time", f"{_duration(result.wall_seconds)} on {result.device}")
+    console.print(summary)
+    console.print(_worst_table(result.test, "Worst letters"))
+    _say(console, f"Run folder: {result.run_dir}")
+
+
+def _option(help_text: str, *names: str, default: object = None) -> Any:
+    """A ``typer.Option`` that is None when not given, with the library's default stated in its help."""
+    if default is not None:
+        help_text += f" [default: {default}]"
+    return typer.Option(*names, help=escape(help_text), show_default=False)  # escape: "[...]" is not markup
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], _option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
+    per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=DEFAULTS.per_letter)] = None,
+    epochs: Annotated[Optional[int], _option("Passes over the training set.", default=DEFAULTS.epochs)] = None,
+    batch_size: Annotated[Optional[int], _option("Images per step.", default=DEFAULTS.batch_size)] = None,
+    lr: Annotated[Optional[float], _option("Peak learning rate (OneCycle).", default=DEFAULTS.lr)] = None,
+    optimizer: Annotated[Optional[Optimizer], _option("adam (AdamW) or sgd.", default=DEFAULTS.optimizer)] = None,
+    weight_decay: Annotated[Optional[float], _option("Weight decay.", default=WEIGHT_DECAY_DEFAULTS)] = None,
+    batch_norm: Annotated[
+        Optional[bool], _option("BatchNorm in every layer.", "--batch-norm/--no-batch-norm", default=BATCH_NORM_DEFAULT)
+    ] = None,
+    dropout: Annotated[Optional[float], _option("Dropout probability.", default=DEFAULTS.dropout)] = None,
+    seed: Annotated[Optional[int], _option("Seed of data, weights and shuffling.", default=DEFAULTS.seed)] = None,
+    device: Annotated[Optional[Device], _option("auto: CUDA if present.", default=DEFAULTS.device)] = None,
+    workers: Annotated[Optional[int], _option("DataLoader worker processes.", default=DEFAULTS.workers)] = None,
+    name: Annotated[Optional[str], _option("Run folder name.", default="from the settings, e.g. bn-dropout0")] = None,
+    runs_dir: Annotated[Optional[Path], _option("Where run folders go.", default=DEFAULTS.runs_dir)] = None,
+    resume: Annotated[Optional[Path], _option("Continue a run folder (or its last.pt), same settings.")] = None,
+    fonts: Annotated[Optional[Path], _option("Folder of extra .ttf/.otf fonts for the synthetic letters.")] = None,
+) -> None:
+    """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots)."""
+    given: dict[str, Any] = {
+        "data": data, "per_letter": per_letter, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "optimizer": optimizer, "weight_decay": weight_decay, "batch_norm": batch_norm, "dropout": dropout,
+        "seed": seed, "device": device, "workers": workers, "name": name, "runs_dir": runs_dir, "fonts_dir": fonts,
+    }  # fmt: skip
+    console = Console()
+    with user_errors():
+        if resume is None:
+            config = TrainConfig(**{key: value for key, value in given.items() if value is not None})
+        else:
+            config = training.resume_config(resume, **given)
+        with TrainDisplay(console) as display:
+            result = training.fit(config, resume=resume, callbacks=display.callbacks)
+    _print_run(console, result)
+
+
+def _print_evaluation(console: Console, result: EvalResult) -> None:
+    """Accuracy, a per-letter table and the most frequent confusions."""
+    _say(console, f"Accuracy {_percent(result.accuracy)} on {result.count} images (loss {result.loss:.4f})")
+    _say(console, f"Scored: {result.source}")
+    table = Table(title="Per letter", title_justify="left")
+    table.add_column("Letter")
+    table.add_column("Images", justify="right")
+    table.add_column("Accuracy", justify="right")
+    table.add_column("Most often read as")
+    for index, (letter, accuracy) in enumerate(result.per_class.items()):
+        table.add_row(letter, str(sum(result.confusion[index])), _percent(accuracy), _read_as(result, letter))
+    console.print(table)
+    mistakes = result.top_confusions(WORST_SHOWN)
+    if mistakes:
+        listed = ", ".join(f"{true}->{predicted} {count}x" for true, predicted, count in mistakes)
+        _say(console, f"Most frequent confusions (true->predicted): {listed}")
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint, or a run folder (its best.pt).")],
+    data: Annotated[Path, typer.Option(help="Image tree: scores its test/ folder, the training test split, or all.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = training.EVAL_BATCH_SIZE,
+    device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
+) -> None:
+    """Score a checkpoint on labelled letter images: accuracy, per-letter accuracy, confusions."""
+    with user_errors():
+        result = training.evaluate_checkpoint(checkpoint, data, batch_size=batch_size, device=device)
+    if as_json:
+        typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **result.to_dict()}))
+    else:
+        _print_evaluation(Console(), result)
+
+
+@contextlib.contextmanager
+def _progress_bar(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich bar, and the ``progress(done, total)`` callback that drives it."""
+    columns = (TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Argument(help="Folder to create: OUT/A/*.png ... OUT/Z/*.png.", show_default=False)],
+    per_letter: Annotated[int, typer.Option(help="Images per letter.", show_default=False)],
+    seed: Annotated[int, typer.Option(help="Seed of the letters.")] = 0,
+    fonts: Annotated[Optional[Path], typer.Option(help="Folder of extra .ttf/.otf fonts.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it already holds an image tree.")] = False,
+) -> None:
+    """Write synthetic letters (fonts drawn like handwriting and photos) as an image tree."""
+    from lettercnn.data import write_synthetic
+
+    console = Console()
+    with user_errors(), _progress_bar(console, "rendering letters") as progress:
+        counts = write_synthetic(out, per_letter, seed=seed, fonts_dir=fonts, overwrite=overwrite, progress=progress)
+    _say(console, f"Wrote {sum(counts.values())} images of {len(counts)} letters to {out}")
+
+
+@data_app.command("emnist")
+def data_emnist(
+    src: Annotated[Path, typer.Argument(help="Folder with the four emnist-letters-*-ubyte.gz files.")],
+    out: Annotated[Path, typer.Argument(help="Folder to create: OUT/train/A/*.png ... OUT/test/Z/*.png.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it already holds an image tree.")] = False,
+) -> None:
+    """Convert EMNIST Letters into an image tree with train/ and test/ folders."""
+    from lettercnn.data import import_emnist
+
+    console = Console()
+    with user_errors(), _progress_bar(console, "writing images") as progress:
+        counts = import_emnist(src, out, overwrite=overwrite, progress=progress)
+    shown = ", ".join(f"{sum(letters.values())} {split}" for split, letters in counts.items())
+    _say(console, f"Wrote {shown} images to {out}")
