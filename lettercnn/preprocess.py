@@ -196,28 +196,48 @@ def _work_size(gray: np.ndarray) -> np.ndarray:
     return gray
 
 
+def _levels(bright: np.ndarray) -> np.ndarray:
+    """The image as 256 levels: statistics by histogram are ~10x faster than
+    ``np.percentile`` and a 1/255 step is far below any contrast we act on."""
+    return (bright * 255.0 + 0.5).astype(np.uint8)
+
+
+def _quantile(levels: np.ndarray, q: float, mask: np.ndarray | None = None) -> float:
+    """The ``q`` quantile (0..1) of the levels (under ``mask``), on a 0..1 scale."""
+    hist = cv2.calcHist([levels], [0], mask, [256], [0, 256]).ravel()
+    cdf = np.cumsum(hist)
+    if cdf[-1] <= 0:
+        return 0.0
+    return float(np.searchsorted(cdf, q * cdf[-1])) / 255.0
+
+
 def glyph_mask(bright: np.ndarray, threshold: Threshold = "otsu") -> np.ndarray | None:
     """Binary mask of the glyph in a bright-on-dark image, or ``None`` if there is none.
 
     Args:
-        bright: float32 gray image, glyph bright.
+        bright: float32 gray image in [0, 1], glyph bright.
         threshold: ``"otsu"`` (one global level; clean scans, renders) or
             ``"adaptive"`` (a local mean; photos under uneven light).
+
+    Returns:
+        A bool mask of the glyph's components (specks and frame edges dropped).
     """
-    low, high = np.percentile(bright, (5, 99.5))
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"unknown threshold {threshold!r}; expected one of {', '.join(THRESHOLDS)}")
+    levels = _levels(bright)
+    low, high = _quantile(levels, 0.05), _quantile(levels, 0.995)
     if high - low < MIN_CONTRAST:
         return None
-    stretched = np.clip((bright - low) / (high - low), 0.0, 1.0)
-    as_u8 = (stretched * 255.0).astype(np.uint8)
+    # Stretch the contrast so both thresholds see the full 0..255 range.
+    lut = np.clip((np.arange(256) / 255.0 - low) / (high - low), 0.0, 1.0)
+    stretched = (lut * 255.0).astype(np.uint8)[levels]
     if threshold == "otsu":
-        _, mask = cv2.threshold(as_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    elif threshold == "adaptive":
-        block = max(3, int(min(as_u8.shape) * ADAPTIVE_BLOCK_FRACTION) | 1)
-        mask = cv2.adaptiveThreshold(
-            as_u8, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, -int(255 * MIN_CONTRAST)
-        )
+        _, mask = cv2.threshold(stretched, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     else:
-        raise ValueError(f"unknown threshold {threshold!r}; expected one of {', '.join(THRESHOLDS)}")
+        block = max(3, int(min(stretched.shape) * ADAPTIVE_BLOCK_FRACTION) | 1)
+        mask = cv2.adaptiveThreshold(
+            stretched, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, -int(255 * MIN_CONTRAST)
+        )
     return _keep_glyph_components(mask)
 
 
@@ -235,8 +255,9 @@ def _keep_glyph_components(mask: np.ndarray) -> np.ndarray | None:
     candidates = np.where(~frame, areas, 0.0)
     if candidates.max() <= 0:
         candidates = areas  # everything touches the frame: a tightly cropped glyph
-    keep = np.flatnonzero(candidates >= SPECK_FRACTION * candidates.max()) + 1
-    return np.isin(labels, keep)
+    keep = np.zeros(count, dtype=bool)  # a lookup table by component label
+    keep[1:] = candidates >= SPECK_FRACTION * candidates.max()
+    return keep[labels]
 
 
 def _fit(glyph: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -282,9 +303,11 @@ def canonical(
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     # Keep the anti-aliased edge of the strokes (a dilated mask), zero the rest,
     # and stretch the ink to full white so faint pencil and bold marker look alike.
-    keep = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    background = float(np.median(bright[~mask])) if (~mask).any() else 0.0
-    ink = float(np.percentile(bright[mask], 90))
+    mask_u8 = mask.astype(np.uint8)
+    keep = cv2.dilate(mask_u8, np.ones((3, 3), np.uint8)).astype(bool)
+    levels = _levels(bright)
+    background = _quantile(levels, 0.5, 1 - mask_u8)
+    ink = _quantile(levels, 0.9, mask_u8)
     glyph = np.clip((bright - background) / max(ink - background, 1e-6), 0.0, 1.0) * keep
     fitted = _fit(glyph[top:bottom, left:right], spec)
     return np.round(np.clip(fitted, 0.0, 1.0) * 255.0).astype(np.uint8)
