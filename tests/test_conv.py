@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lettercnn.nn.conv import Conv2d, Conv2dFunction, conv_output_size
+from lettercnn.nn.conv import Conv2d, Conv2dFunction, conv_output_size, fold, unfold
 
 # The worked example of the design (one image, one channel, 3x3 input, 2x2 kernel).
 SEED_X = [[-0.5, 0.2, 0.3], [0.6, -0.4, 0.1], [0.4, 0.5, -0.2]]
@@ -162,3 +162,19 @@ def test_channel_mismatch_raises_naming_channels():
     conv = Conv2d(3, 4, 3)
     with pytest.raises(ValueError, match=r"expected input \(batch, 3, H, W\), got \(2, 1, 8, 8\)"):
         conv(torch.randn(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "channels, hw, kernel, stride, padding",
+    [(1, (5, 5), (2, 2), (1, 1), (0, 0)), (3, (8, 7), (3, 2), (2, 1), (1, 0)), (32, (32, 32), (5, 5), (1, 1), (2, 2)),
+     (2, (9, 9), (3, 3), (3, 2), (2, 1)), (4, (6, 6), (1, 1), (2, 2), (0, 0))],
+)  # fmt: skip
+def test_our_unfold_and_fold_equal_torch_unfold_and_fold(channels, hw, kernel, stride, padding):
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, *hw, dtype=torch.float64)
+    cols = unfold(x, kernel, stride, padding)
+    assert torch.equal(cols, F.unfold(x, kernel, padding=padding, stride=stride))
+    d_cols = torch.randn_like(cols)
+    torch.testing.assert_close(
+        fold(d_cols, hw, kernel, stride, padding), F.fold(d_cols, hw, kernel, padding=padding, stride=stride)
+    )

@@ -1,7 +1,7 @@
 """Our own 2-D convolution: img2col forward, hand-written backward.
 
 A convolution is a matrix product once every receptive field is laid out as a
-column (``F.unfold``, "img2col")::
+column (img2col, what ``F.unfold`` computes)::
 
     x (b, c, h, w) --unfold--> cols (b, c*kh*kw, L)        L = out_h * out_w
     y = W (o, c*kh*kw) @ cols + bias  -> (b, o, L) -> (b, o, out_h, out_w)
@@ -10,16 +10,19 @@ and its gradients are matrix products too::
 
     dW = sum_b dY_b @ cols_b^T          (o, c*kh*kw)
     db = sum_{b, L} dY                   (o,)
-    dx = fold(W^T @ dY_b)                fold sums overlapping patches back
+    dx = fold(W^T @ dY_b)                fold (``F.fold``) sums overlapping patches back
 
-Speed: the batch is unfolded in chunks whose columns fit in the CPU cache and
-each image is one plain GEMM while its columns are still there (no expanded
-weight, no batched copy), with the bias fused into it (``addmm``); the backward
-GEMMs take transposed views (BLAS reads them in place, no copies). The columns
-are kept for the backward rather than rebuilt: on CPU, ``F.unfold`` is a scalar
-loop that costs about 3x the GEMM it feeds (170 ms vs 62 ms for the 5x5 conv on
-32 channels at batch 64, one thread), so unfolding once is the big saving; the
-price is memory, ~310 MB of columns for a batch of 64, fine for training.
+Speed. ``F.unfold`` and ``F.fold`` compute exactly these layouts, but their CPU
+kernels are scalar loops on one core: on 2 cores, for the 5x5 conv on 32 channels at
+batch 64, ``F.unfold`` took 151 ms and ``F.fold`` 71 ms, against ~40 ms for the GEMM
+they feed. :func:`unfold` and :func:`fold` below produce the very same tensors from
+strided views -- one vectorised, multi-threaded copy for unfold (71 ms), kh*kw
+strided adds for fold (22 ms) -- and the tests hold them equal to ``F.unfold`` and
+``F.fold``. The batch is unfolded in chunks whose columns fit in the CPU cache and
+each image is one plain GEMM while its columns are still there (no expanded weight,
+no batched copy), with the bias fused into it (``addmm``); the backward GEMMs take
+transposed views (BLAS reads them in place). The columns are kept for the backward
+rather than rebuilt (~310 MB for a batch of 64, fine for training).
 """
 
 from __future__ import annotations
@@ -31,11 +34,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-# Images are unfolded in chunks of about this many bytes of columns: a multiple of the
-# thread count (F.unfold spreads a batch over the threads, one image each) and small
-# enough that the GEMMs that follow read the columns from cache. Measured on 2 cores,
-# benchmarks/conv_speed.py: 4 MiB 0.34x, 8 MiB 0.45x, 16 MiB 0.46x, 64 MiB 0.35x of
-# nn.Conv2d (noisy; 8 MiB was best across reruns).
+# Images are unfolded in chunks of about this many bytes of columns (a multiple of the
+# thread count), small enough that the GEMMs that follow read the columns from cache.
+# Measured on 2 cores, benchmarks/conv_speed.py, alternating runs: 8 MiB 0.52-0.73x,
+# 32 MiB 0.50-0.74x, 1 GiB (the whole batch) 0.47x of nn.Conv2d.
 CHUNK_BYTES = 8 * 1024 * 1024
 
 Pair = tuple[int, int]
@@ -72,10 +74,49 @@ def conv_output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> P
 
 
 def _chunk_size(per_image_bytes: int, threads: int) -> int:
-    """Images per unfold: enough to fill the cache budget, a multiple of the threads
-    (``F.unfold`` spreads a batch over the intra-op threads, one image each)."""
+    """Images per unfold: enough to fill the cache budget, a multiple of the threads."""
     chunk = max(1, CHUNK_BYTES // max(1, per_image_bytes))
     return max(threads, chunk - chunk % threads)
+
+
+def unfold(x: Tensor, kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
+    """img2col: every receptive field of ``x`` as a column; equals ``F.unfold``.
+
+    Args:
+        x: (b, c, h, w).
+        kernel, stride, padding: pairs, as in :class:`Conv2d`.
+
+    Returns:
+        (b, c*kh*kw, out_h*out_w), rows ordered (c, kh, kw) like ``F.unfold``.
+    """
+    batch, channels = x.shape[:2]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    padded = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    windows = padded.unfold(2, kh, sh).unfold(3, kw, sw)  # (b, c, oh, ow, kh, kw), a view
+    out_h, out_w = windows.shape[2:4]
+    return windows.permute(0, 1, 4, 5, 2, 3).reshape(batch, channels * kh * kw, out_h * out_w)  # one copy
+
+
+def fold(cols: Tensor, size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
+    """col2im: sum every column back onto its receptive field; equals ``F.fold``.
+
+    Args:
+        cols: (b, c*kh*kw, out_h*out_w).
+        size: (h, w) of the image to rebuild.
+        kernel, stride, padding: pairs, as in :class:`Conv2d`.
+
+    Returns:
+        (b, c, h, w).
+    """
+    (height, width), (kh, kw), (sh, sw), (ph, pw) = size, kernel, stride, padding
+    out_h, out_w = conv_output_size(size, kernel, stride, padding)
+    batch = cols.shape[0]
+    patches = cols.view(batch, -1, kh, kw, out_h, out_w)  # (b, c, kh, kw, oh, ow)
+    image = cols.new_zeros(batch, patches.shape[1], height + 2 * ph, width + 2 * pw)
+    for i in range(kh):
+        for j in range(kw):  # kernel offset (i, j) touches a strided grid of pixels
+            image[:, :, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw] += patches[:, :, i, j]
+    return image[:, :, ph : ph + height, pw : pw + width]
 
 
 class Conv2dFunction(torch.autograd.Function):
@@ -96,7 +137,7 @@ class Conv2dFunction(torch.autograd.Function):
         chunk = _chunk_size(w_mat.shape[1] * positions * x.element_size(), torch.get_num_threads())
         chunks = []
         for start in range(0, batch, chunk):
-            cols = F.unfold(x[start : start + chunk], (kh, kw), padding=padding, stride=stride)  # (c_, K, L)
+            cols = unfold(x[start : start + chunk], (kh, kw), stride, padding)  # (c_, K, L)
             for i in range(cols.shape[0]):  # the columns are still in cache
                 torch.addmm(bias_mat, w_mat, cols[i], out=y_mat[start + i])  # (o, K) @ (K, L)
             chunks.append(cols)
@@ -125,7 +166,7 @@ class Conv2dFunction(torch.autograd.Function):
                 if need_x:
                     torch.mm(w_mat_t, d_y[start + i], out=d_cols[i])  # (K, o) @ (o, L)
             if need_x:  # sum the overlapping patches back onto the input grid
-                folds.append(F.fold(d_cols, x_shape[2:], weight.shape[2:], padding=padding, stride=stride))
+                folds.append(fold(d_cols, x_shape[2:], weight.shape[2:], stride, padding))
             start += cols.shape[0]
         d_x = torch.cat(folds) if need_x else None
         d_w = d_w.view_as(weight) if need_w else None
