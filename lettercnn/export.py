@@ -1,0 +1,635 @@
+"""Checkpoint -> one self-describing, plain ONNX file, or nothing.
+
+The pipeline (timm's ``onnx_export``, Ultralytics' exporter)::
+
+    check arguments -> rebuild the model from the checkpoint, twice:
+        img2col (the training model) -> reference logits under inference_mode
+        nn.Conv2d twin, BN folded    -> torch.onnx.export (dynamo, dynamic batch)
+    -> the graph is plain (5 Conv; no Gather, BatchNormalization, Dropout)
+    -> IR version lowered, metadata and producer written
+    -> onnx.checker (full_check) -> onnxruntime on the same inputs
+    -> parity: max |delta logit| <= atol and top-1 identical at batch 1, batch 64
+       and over all parity inputs -> write atomically; else ParityError, no file.
+
+Metadata and the checker come before onnxruntime so the bytes that pass the parity
+gate are exactly the bytes written. Metadata values are JSON strings (DESIGN
+contract 2); the runtime reads them with
+``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``.
+
+torch, onnx and onnxruntime are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from lettercnn import __version__, preprocess
+from lettercnn.fileio import write_bytes
+from lettercnn.labels import LETTERS
+from lettercnn.metadata import (
+    META_EXPORTER,
+    META_INPUT,
+    META_LABELS,
+    META_OPSET,
+    META_TRAIN,
+    META_VERSION,
+    decode,
+    encode,
+)
+from lettercnn.train import BEST_CHECKPOINT, CONFIG_FILE, METRICS_FILE
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import onnx
+
+    from lettercnn.nn.model import LetterCNN
+
+log = logging.getLogger(__name__)
+
+# 18 is the opset the dynamo exporter's torchlib is written in, so no version
+# converter runs; onnxruntime reads it since 1.14, well inside our >=1.17 pin.
+DEFAULT_OPSET = 18
+# Lower opsets go through onnx's version converter; below 17 torch 2.14 silently
+# returns opset 18 instead (measured), so we refuse them rather than mislabel the file.
+MIN_OPSET = 17
+# The parity gate: the default number of rendered inputs, the batch checked on its
+# own besides batch 1, and the largest |delta logit| allowed: torch and onnxruntime
+# sum float32 products in different orders, measured 2e-6 on a trained model's
+# logits (|logit| up to 7); a wrong weight or op shows up far above 1e-4.
+DEFAULT_PARITY_SAMPLES = 256
+PARITY_BATCH = 64
+DEFAULT_ATOL = 1e-4
+# Inputs go through torch and onnxruntime in chunks of this many (bounded memory
+# for a large validation split given as ``inputs``).
+EVAL_CHUNK = 256
+# The example batch for tracing. With a batch of 1 the exporter specialises the
+# batch dimension to 1 even when it is marked dynamic.
+EXAMPLE_BATCH = 2
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+BATCH_DIM = "batch"
+ONNX_SUFFIX = ".onnx"
+# Ops that must not appear: an im2col expansion (Gather/unfold), unfolded BN, dropout.
+FORBIDDEN_OPS = frozenset({"Gather", "GatherElements", "GatherND", "Unfold", "Col2Im", "BatchNormalization", "Dropout"})
+PRODUCER_NAME = "lettercnn"
+GRAPH_NAME = "LetterCNN"
+MODEL_DOC = (
+    "LetterCNN letter classifier. In: 'input', float32 (batch, channels, size, size), one glyph "
+    "preprocessed as metadata 'input' says. Out: 'logits' (batch, classes) in the order of metadata 'labels'."
+)
+# Metadata keys (values are JSON strings).
+# Checkpoint keys copied into metadata 'train' (besides the model and train config).
+CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc")
+# Rendering of the default parity inputs: OpenCV's Hershey fonts (no font files),
+# upper and lower case, both polarities, on a canvas like a small camera crop.
+RENDER_FONTS = (
+    cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.FONT_HERSHEY_PLAIN,
+    cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX,
+    cv2.FONT_HERSHEY_TRIPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+)
+RENDER_CANVAS = 64
+RENDER_SCALE = (1.2, 2.0)
+RENDER_THICKNESS = (1, 5)  # [low, high) pixels
+RENDER_NOISE = 12.0  # std of additive noise, 8-bit levels
+RENDER_SEED = 0
+
+
+class ExportError(ValueError):
+    """The exported graph is not the one we ship (not plain, wrong opset, unreadable)."""
+
+
+class ParityError(ExportError):
+    """onnxruntime's logits differ from the torch model's; nothing was written.
+
+    Attributes:
+        parity: the measured figures, one per checked batch.
+    """
+
+    def __init__(self, message: str, parity: tuple[Parity, ...]) -> None:
+        super().__init__(message)
+        self.parity = parity
+
+
+@dataclass(frozen=True)
+class Parity:
+    """onnxruntime against the torch training model on one batch of inputs.
+
+    Attributes:
+        name: which batch ("batch 1", "batch 64", "all").
+        samples: how many inputs.
+        max_abs_diff: the largest |onnx logit - torch logit| over all inputs and classes.
+        top1_agreement: fraction of inputs whose argmax is the same, 0..1.
+    """
+
+    name: str
+    samples: int
+    max_abs_diff: float
+    top1_agreement: float
+
+    def passed(self, atol: float) -> bool:
+        """True when every top-1 agrees and no logit differs by more than ``atol``."""
+        return self.top1_agreement == 1.0 and self.max_abs_diff <= atol
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.samples}): max |dlogit| {self.max_abs_diff:.2e}, top-1 {self.top1_agreement:.2%}"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_onnx` wrote and measured.
+
+    Attributes:
+        file: the written .onnx file.
+        checkpoint: the checkpoint it came from.
+        size_bytes: size of the file.
+        opset: ONNX opset of the default domain.
+        ir_version: ONNX IR version written.
+        op_counts: node count per op type, e.g. ``{"Conv": 5, "Gemm": 2, ...}``.
+        parity: batch 1, batch 64 and all parity inputs, in that order.
+        atol: the tolerance the parity gate used.
+        seconds: wall time of the whole export.
+    """
+
+    file: Path
+    checkpoint: Path
+    size_bytes: int
+    opset: int
+    ir_version: int
+    op_counts: dict[str, int]
+    parity: tuple[Parity, ...]
+    atol: float
+    seconds: float
+
+    @property
+    def max_abs_diff(self) -> float:
+        """The worst |delta logit| over every checked batch."""
+        return max(p.max_abs_diff for p in self.parity)
+
+    def summary(self) -> str:
+        """One line: file, size, opset, parity, time."""
+        return (
+            f"{self.file} ({self.size_bytes / 1e6:.1f} MB, opset {self.opset}, IR {self.ir_version}): "
+            f"parity max |dlogit| {self.max_abs_diff:.1e} <= {self.atol:g}, top-1 identical "
+            f"on {self.parity[-1].samples} inputs; {self.seconds:.1f} s"
+        )
+
+
+def export_onnx(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+    inputs: np.ndarray | None = None,
+    parity_samples: int = DEFAULT_PARITY_SAMPLES,
+    atol: float = DEFAULT_ATOL,
+) -> ExportReport:
+    """Export a checkpoint to one self-contained, plain ONNX file that passed parity.
+
+    Args:
+        checkpoint: a ``.pt`` written by training, or a run folder (its ``best.pt``).
+        out: the ``.onnx`` file to write (its folder is created). An existing file is
+            replaced only when the export succeeds.
+        opset: ONNX opset of the default domain, >= :data:`MIN_OPSET`.
+        inputs: preprocessed parity inputs, float32 ``(N, 1, 32, 32)`` with
+            ``N >= 64`` (e.g. a validation split), all of them used. None: render
+            ``parity_samples`` letters (:func:`render_parity_inputs`).
+        parity_samples: how many letters to render when ``inputs`` is None (>= 64).
+        atol: the largest |onnx logit - torch logit| allowed.
+
+    Returns:
+        What was written and measured (see :class:`ExportReport`).
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``checkpoint``.
+        ValueError: a foreign checkpoint, a bad ``out`` path or bad options.
+        ExportError: the graph is not plain, or onnx/onnxruntime reject it.
+        ParityError: onnxruntime disagrees with the torch model; nothing is written.
+    """
+    from lettercnn.nn.model import load_checkpoint, resolve_checkpoint
+
+    started = time.perf_counter()
+    out_file = _check_out(out)
+    _check_options(opset, parity_samples, atol)
+    checkpoint_file = resolve_checkpoint(checkpoint)
+    payload = load_checkpoint(checkpoint_file)
+    samples = render_parity_inputs(parity_samples) if inputs is None else _check_inputs(inputs)
+    reference = _reference_logits(_rebuild(payload, "img2col", checkpoint_file), samples)
+    twin = _fold_batch_norm(_rebuild(payload, "torch", checkpoint_file))
+    proto = _to_onnx(twin, opset)
+    op_counts = _check_plain(proto, twin, opset)
+    _describe(proto, build_metadata(payload, checkpoint_file, opset))
+    _check_model(proto)
+    data = proto.SerializeToString()
+    parity = _check_parity(data, samples, reference, atol)
+    write_bytes(out_file, data)
+    report = ExportReport(
+        file=out_file,
+        checkpoint=checkpoint_file,
+        size_bytes=len(data),
+        opset=opset,
+        ir_version=proto.ir_version,
+        op_counts=op_counts,
+        parity=parity,
+        atol=atol,
+        seconds=time.perf_counter() - started,
+    )
+    log.info("exported %s", report.summary())
+    return report
+
+
+def _check_out(out: str | os.PathLike[str]) -> Path:
+    """The output path, if it can be an .onnx file.
+
+    Raises:
+        ValueError: a folder, or a suffix other than ``.onnx``.
+    """
+    file = Path(out)
+    if file.is_dir():
+        raise ValueError(f"output {file} is a folder; give a file name ending in {ONNX_SUFFIX}")
+    if file.suffix.lower() != ONNX_SUFFIX:
+        raise ValueError(f"output {file} must end in {ONNX_SUFFIX}, got {file.suffix or 'no suffix'!r}")
+    return file
+
+
+def _check_options(opset: int, parity_samples: int, atol: float) -> None:
+    """Validate the numeric options.
+
+    Raises:
+        ValueError: naming the bad value and the accepted range.
+    """
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an integer in {MIN_OPSET}..{newest}, got {opset!r}")
+    if isinstance(parity_samples, bool) or not isinstance(parity_samples, int) or parity_samples < PARITY_BATCH:
+        raise ValueError(f"parity_samples must be an integer >= {PARITY_BATCH}, got {parity_samples!r}")
+    if not isinstance(atol, (int, float)) or not math.isfinite(atol) or atol < 0:
+        raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
+
+
+def _check_inputs(inputs: np.ndarray) -> np.ndarray:
+    """Caller-given parity inputs as contiguous float32 ``(N, C, H, W)``.
+
+    Raises:
+        ValueError: wrong shape, fewer than :data:`PARITY_BATCH` images, or non-finite values.
+    """
+    spec = preprocess.DEFAULT_SPEC
+    expected = (spec.channels, spec.size, spec.size)
+    array = np.ascontiguousarray(inputs, dtype=np.float32)
+    if array.ndim != 4 or array.shape[1:] != expected:
+        raise ValueError(f"inputs must have shape (N, {', '.join(map(str, expected))}), got {array.shape}")
+    if len(array) < PARITY_BATCH:
+        raise ValueError(
+            f"inputs must hold at least {PARITY_BATCH} images (parity runs at batch {PARITY_BATCH}), got {len(array)}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError("inputs hold NaN or infinite values")
+    return array
+
+
+def render_parity_inputs(count: int = DEFAULT_PARITY_SAMPLES, seed: int = RENDER_SEED) -> np.ndarray:
+    """Letters drawn with OpenCV's Hershey fonts, through the one preprocessing.
+
+    Real inputs, not noise: the parity gate should see the activations a model sees
+    in the field. Sample ``i`` is ``LETTERS[i % 26]`` in a random case, font, size,
+    stroke and polarity, with sensor-like noise; the same ``seed`` gives the same set.
+
+    Args:
+        count: how many images.
+        seed: seeds the random choices.
+
+    Returns:
+        float32 ``(count, 1, 32, 32)``, as :func:`lettercnn.preprocess.to_input` makes them.
+    """
+    spec = preprocess.DEFAULT_SPEC
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, spec.channels, spec.size, spec.size), dtype=np.float32)
+    for index in range(count):
+        out[index] = preprocess.to_input(_draw_letter(LETTERS[index % len(LETTERS)], rng), spec=spec)
+    return out
+
+
+def _draw_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
+    """One letter on a uint8 ``RENDER_CANVAS`` square, either polarity, with noise."""
+    text = letter.lower() if rng.random() < 0.5 else letter
+    face = int(rng.choice(RENDER_FONTS)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    scale = float(rng.uniform(*RENDER_SCALE))
+    thickness = int(rng.integers(*RENDER_THICKNESS))
+    (width, height), _ = cv2.getTextSize(text, face, scale, thickness)
+    canvas = np.zeros((RENDER_CANVAS, RENDER_CANVAS), dtype=np.uint8)  # putText draws on 8-bit only
+    origin = ((RENDER_CANVAS - width) // 2, (RENDER_CANVAS + height) // 2)
+    cv2.putText(canvas, text, origin, face, scale, 255, thickness, cv2.LINE_AA)
+    if rng.random() < 0.5:
+        canvas = 255 - canvas  # dark ink on light paper
+    noisy = canvas + rng.normal(0.0, RENDER_NOISE, canvas.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _rebuild(payload: Mapping[str, Any], conv: str, checkpoint_file: Path) -> LetterCNN:
+    """The checkpoint's model with the given convolution, weights loaded strictly, in eval mode.
+
+    Raises:
+        ValueError: the config or state dict does not build a LetterCNN.
+    """
+    from lettercnn.nn.model import LetterCNN
+
+    try:
+        model = LetterCNN.from_config({**payload["model_config"], "conv": conv})
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"{checkpoint_file} does not hold a LetterCNN: {str(err).splitlines()[0]}") from None
+    return model.eval()
+
+
+def _fold_batch_norm(model: LetterCNN) -> LetterCNN:
+    """Fold every eval-mode BatchNorm into the conv or linear layer before it, in place.
+
+    torch 2.14's exporter (onnxscript 0.7 optimizer) folds BN by itself, but older
+    onnxscript releases that our pins allow leave BatchNormalization nodes; folding
+    here makes the plain graph independent of the exporter version, and the parity
+    gate compares the folded weights with the training model.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    from lettercnn.nn.model import ConvBlock
+
+    for block in [m for m in model.modules() if isinstance(m, ConvBlock)]:
+        if isinstance(block.bn, nn.BatchNorm2d):
+            block.conv, block.bn = fuse_conv_bn_eval(block.conv, block.bn), nn.Identity()
+    if isinstance(model.bn_fc, nn.BatchNorm1d):
+        model.fc1, model.bn_fc = fuse_linear_bn_eval(model.fc1, model.bn_fc), nn.Identity()
+    return model
+
+
+def _reference_logits(model: LetterCNN, samples: np.ndarray) -> np.ndarray:
+    """The model's logits for ``samples``, float32 ``(N, classes)``, under inference_mode."""
+    import torch
+
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(samples), EVAL_CHUNK):
+            chunks.append(model(torch.from_numpy(samples[start : start + EVAL_CHUNK])).numpy())
+    return np.concatenate(chunks)
+
+
+def _to_onnx(model: LetterCNN, opset: int) -> onnx.ModelProto:
+    """Export the nn.Conv2d twin with the dynamo exporter, batch dimension dynamic.
+
+    Why the twin and not the img2col model: the dynamo exporter ignores a ``symbolic()``
+    on our autograd Function and traces through ``F.unfold``, giving a Gather-based
+    im2col that runs ~7x slower in onnxruntime and blocks Conv+BN+ReLU fusion. The twin
+    has the same parameter names, loads the same state dict strictly and exports as
+    standard ``Conv`` nodes; the parity gate checks it against the img2col model.
+    """
+    import torch
+
+    spec = preprocess.DEFAULT_SPEC
+    example = torch.zeros(EXAMPLE_BATCH, spec.channels, spec.size, spec.size)
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        opset_version=opset,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},),
+        optimize=True,
+        external_data=False,  # one self-contained file (2.4 M parameters, ~10 MB)
+        verbose=False,
+    )
+    return program.model_proto
+
+
+def _check_plain(proto: onnx.ModelProto, model: LetterCNN, opset: int) -> dict[str, int]:
+    """Node counts per op type, after checking the graph is the one we ship.
+
+    Raises:
+        ExportError: a forbidden op, a foreign op domain, a Conv count other than the
+            model's nn.Conv2d count, another opset than asked, or a fixed batch size.
+    """
+    from torch import nn
+
+    counts = dict(sorted(Counter(node.op_type for node in proto.graph.node).items()))
+    forbidden = sorted(FORBIDDEN_OPS & counts.keys())
+    foreign = sorted({node.domain for node in proto.graph.node} - {"", "ai.onnx"})
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    written = {entry.domain: entry.version for entry in proto.opset_import}.get("")
+    batch = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    problems = []
+    if forbidden or foreign:
+        problems.append(f"ops {forbidden + foreign} (expected none of {sorted(FORBIDDEN_OPS)})")
+    if counts.get("Conv", 0) != convs:
+        problems.append(f"{counts.get('Conv', 0)} Conv nodes for the model's {convs} convolutions")
+    if written != opset:
+        problems.append(f"opset {written} instead of the requested {opset}")
+    if not batch.dim_param:
+        problems.append(f"a fixed batch size of {batch.dim_value} instead of a dynamic one")
+    if problems:
+        raise ExportError(f"the exported graph is not plain: {'; '.join(problems)}; ops: {counts}")
+    return counts
+
+
+def _check_model(proto: onnx.ModelProto) -> None:
+    """``onnx.checker`` with full shape inference.
+
+    Raises:
+        ExportError: the checker rejects the model.
+    """
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as err:
+        raise ExportError(f"onnx.checker rejects the exported model: {err}") from None
+
+
+def _describe(proto: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
+    """Write metadata, producer and description; lower the IR version, in place.
+
+    The IR version becomes the lowest the opset allows (IR 8 for opset 18): torch
+    writes IR 10, which onnxruntime reads only from 1.18 on, while the graph uses
+    nothing newer than IR 8 (float32 tensors, no functions, no 4-bit types), so the
+    lower number loses nothing and keeps the file readable by onnxruntime 1.14+.
+    """
+    import onnx
+
+    lowest = onnx.helper.find_min_ir_version_for(list(proto.opset_import), ignore_unknown=True)
+    proto.ir_version = min(proto.ir_version, lowest)
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, encode(metadata))
+    proto.producer_name = PRODUCER_NAME
+    proto.producer_version = __version__
+    proto.doc_string = MODEL_DOC
+    proto.graph.name = GRAPH_NAME
+
+
+def build_metadata(payload: Mapping[str, Any], checkpoint_file: Path, opset: int) -> dict[str, Any]:
+    """The metadata an exported model carries (DESIGN contract 2), before JSON encoding.
+
+    Args:
+        payload: the checkpoint (:func:`lettercnn.nn.model.load_checkpoint`).
+        checkpoint_file: where it was read, to find its run folder's files.
+        opset: the opset written.
+
+    Returns:
+        ``labels``, ``input``, ``lettercnn_version``, ``opset``, ``train``, ``exporter``.
+
+    Raises:
+        ValueError: the model's class count does not match its labels.
+    """
+    import onnx
+    import torch
+
+    labels = [str(label) for label in payload.get("labels", LETTERS)]
+    num_classes = payload["model_config"].get("num_classes")
+    if len(labels) != num_classes:
+        raise ValueError(f"{checkpoint_file}: {num_classes} classes but {len(labels)} labels ({''.join(labels)})")
+    return {
+        META_LABELS: labels,
+        META_INPUT: preprocess.DEFAULT_SPEC.to_dict(),
+        META_VERSION: __version__,
+        META_OPSET: opset,
+        META_TRAIN: _train_summary(payload, checkpoint_file),
+        META_EXPORTER: f"torch {torch.__version__} (dynamo), onnx {onnx.__version__}",
+    }
+
+
+def _train_summary(payload: Mapping[str, Any], checkpoint_file: Path) -> dict[str, Any]:
+    """Model config, training config, data and accuracies, as far as they are known.
+
+    The run folder's ``config.json`` stands in for a checkpoint without its train
+    config; its ``metrics.json`` scores ``best.pt``, so it is used for that file only.
+    Missing or unreadable run files are left out.
+    """
+    from lettercnn.nn.model import CHECKPOINT_NAMES
+
+    summary: dict[str, Any] = {"model": dict(payload["model_config"]), "checkpoint": checkpoint_file.name}
+    summary.update({key: payload[key] for key in CHECKPOINT_TRAIN_KEYS if key in payload})
+    in_run = checkpoint_file.name in CHECKPOINT_NAMES
+    config = payload.get("train_config") or (_read_json(checkpoint_file.parent / CONFIG_FILE) if in_run else None)
+    if config:
+        summary["config"] = config
+    if checkpoint_file.name == BEST_CHECKPOINT and (metrics := _read_json(checkpoint_file.parent / METRICS_FILE)):
+        summary.update(_accuracies(metrics))
+    return summary
+
+
+def _accuracies(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Validation and test figures from a run's ``metrics.json`` (missing keys skipped)."""
+    test = metrics.get("test") if isinstance(metrics.get("test"), Mapping) else {}
+    found = {
+        "val_accuracy": metrics.get("best_val_accuracy"),
+        "best_epoch": metrics.get("best_epoch"),
+        "test_accuracy": test.get("accuracy"),
+        "test_loss": test.get("loss"),
+        "test_count": test.get("count"),
+        "data_source": metrics.get("data_source"),
+        "sizes": metrics.get("sizes"),
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None when missing or unreadable (logged)."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        log.warning("ignoring %s: %s", path, err)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_parity(data: bytes, samples: np.ndarray, reference: np.ndarray, atol: float) -> tuple[Parity, ...]:
+    """Run the serialized model in onnxruntime and compare with the torch logits.
+
+    Raises:
+        ExportError: onnxruntime cannot load the model.
+        ParityError: a batch differs by more than ``atol`` or in a top-1 class.
+    """
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    # What onnxruntime raises for a model it cannot read (its errors are not OSError/ValueError).
+    load_errors = (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidArgument, ort_errors.NotImplemented)
+    try:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except load_errors as err:
+        raise ExportError(f"onnxruntime {ort.__version__} cannot load the exported model: {err}") from None
+    parity = tuple(
+        _compare(name, _onnx_logits(session, samples[:count]), reference[:count])
+        for name, count in (("batch 1", 1), (f"batch {PARITY_BATCH}", PARITY_BATCH), ("all", len(samples)))
+    )
+    for figures in parity:
+        log.info("parity %s", figures)
+    if not all(figures.passed(atol) for figures in parity):
+        raise ParityError(
+            f"onnxruntime disagrees with the torch training model (img2col) beyond atol {atol:g} "
+            f"or in top-1: {'; '.join(map(str, parity))}. Nothing was written.",
+            parity,
+        )
+    return parity
+
+
+def _onnx_logits(session: Any, samples: np.ndarray) -> np.ndarray:
+    """onnxruntime logits for ``samples`` run in batches of ``min(N, EVAL_CHUNK)``."""
+    chunks = [
+        session.run([OUTPUT_NAME], {INPUT_NAME: samples[start : start + EVAL_CHUNK]})[0]
+        for start in range(0, len(samples), EVAL_CHUNK)
+    ]
+    return np.concatenate(chunks)
+
+
+def _compare(name: str, got: np.ndarray, want: np.ndarray) -> Parity:
+    """Parity figures of onnxruntime logits ``got`` against torch logits ``want``."""
+    diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+    agreement = float(np.mean(got.argmax(axis=1) == want.argmax(axis=1)))
+    return Parity(name, len(want), diff if math.isfinite(diff) else math.inf, agreement)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of an .onnx file, JSON values decoded (others kept as strings).
+
+    Uses ``onnx`` only; the torch-free runtime reads the same strings through
+    ``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``.
+
+    Args:
+        path: an .onnx file.
+
+    Returns:
+        ``{key: value}`` for every metadata entry (empty for a model without any).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not an ONNX model.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"ONNX model not found: {file}")
+    try:
+        model = onnx.load(file, load_external_data=False)
+    except DecodeError as err:
+        raise ValueError(f"{file} is not an ONNX model: {err}") from None
+    if not model.graph.node:
+        raise ValueError(f"{file} is not an ONNX model (no graph)")
+    return decode({entry.key: entry.value for entry in model.metadata_props})
