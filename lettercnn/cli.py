@@ -332,3 +332,97 @@ def data_emnist(
         counts = import_emnist(src, out, overwrite=overwrite, progress=progress)
     shown = ", ".join(f"{sum(letters.values())} {split}" for split, letters in counts.items())
     _say(console, f"Wrote {shown} images to {out}")
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Optional[Path], typer.Argument(help="The .onnx file to write [default: RUN/letters.onnx].")] = None,
+    checkpoint: Annotated[Path, typer.Option(help="A run folder (its best.pt) or a .pt checkpoint.")] = Path("runs/bn-dropout0"),
+    opset: Annotated[int, typer.Option(help="ONNX opset (>= 17; 18 reads in onnxruntime >= 1.14).")] = 18,
+    parity_samples: Annotated[int, typer.Option(help="Rendered letters the parity check compares on.")] = 256,
+    atol: Annotated[float, typer.Option(help="Largest |logit difference| torch vs onnxruntime allowed.")] = 1e-4,
+) -> None:
+    """Export a trained model to ONNX: plain Conv graph, metadata, checker and parity checked."""
+    from lettercnn.export import export_onnx
+
+    target = out if out is not None else (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "letters.onnx"
+    console = Console()
+    with user_errors(), console.status("exporting (reference, export, checker, parity) ..."):
+        report = export_onnx(checkpoint, target, opset=opset, parity_samples=parity_samples, atol=atol)
+    _say(console, report.summary())
+    _say(console, "ops: " + ", ".join(f"{op} {count}" for op, count in sorted(report.op_counts.items())))
+    table = Table(title="Parity torch (img2col) vs onnxruntime", title_justify="left")
+    for column in ("inputs", "samples", "max |Δlogit|", "top-1 agreement"):
+        table.add_column(column, justify="right" if column != "inputs" else "left")
+    for parity in report.parity:
+        table.add_row(parity.name, str(parity.samples), f"{parity.max_abs_diff:.2e}", _percent(parity.top1_agreement))
+    console.print(table)
+
+
+def _save_crops(folder: Path, result: Any) -> None:
+    """Write the 32x32 images the model saw, named after the file (and letter index)."""
+    import cv2
+
+    from lettercnn.fileio import write_bytes
+
+    for index, glyph in enumerate(result.glyphs):
+        suffix = f"_{index}" if len(result.glyphs) > 1 else ""
+        name = f"{result.path.stem}{suffix}_{result.predictions[index].letter.replace('?', 'unknown')}.png"
+        write_bytes(folder / name, cv2.imencode(".png", glyph)[1].tobytes())
+
+
+def _recognize_line(result: Any) -> str:
+    """One line per image: path, answer, confidence, alternatives, ms."""
+    if len(result.predictions) == 1:
+        best = result.predictions[0]
+        alternatives = " ".join(f"{letter} {p:.2f}" for letter, p in best.top_k[1:])
+        return f"{result.path}: {best.letter} {best.confidence:.2f}  ({alternatives})  {result.ms:.1f} ms"
+    letters = " ".join(f"{p.letter}:{p.confidence:.2f}" for p in result.predictions)
+    return f"{result.path}: {result.text or '(no letters)'}  [{letters}]  {result.ms:.1f} ms"
+
+
+@app.command()
+def recognize(
+    paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or glob patterns.")],
+    model: Annotated[Optional[Path], typer.Option(help="An .onnx from `letters export` [default: the shipped model].")] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=26, help="Alternatives listed per letter.")] = 3,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")] = 0.0,
+    word: Annotated[bool, typer.Option("--word", help="Each image is a word: read its letters left to right.")] = False,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime threads [default: all cores].")] = None,
+    threshold: Annotated[str, typer.Option(help="otsu (clean images) or adaptive (uneven light).")] = "otsu",
+    save_crops: Annotated[Optional[Path], typer.Option(help="Write the 32x32 images the model saw to this folder.")] = None,
+    assume_letters: Annotated[bool, typer.Option(help="Accept a model without lettercnn metadata as A-Z.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image, one per line.")] = False,
+) -> None:
+    """Read the letter (or with --word, the letters) in images. No torch needed."""
+    from lettercnn.runtime import Recognizer, find_images
+
+    console = Console()
+    with user_errors():
+        recognizer = Recognizer(model, threads, assume_letters=assume_letters, threshold=threshold)  # type: ignore[arg-type]
+        files, unmatched = find_images(paths)
+    failures = len(unmatched)
+    for missing in unmatched:
+        typer.echo(f"Error: {missing}: no such file, or no image in it", err=True)
+    for file in files:
+        result = recognizer.read_file(file, top_k=top_k, min_confidence=min_confidence, word=word)
+        failures += result.error is not None
+        if save_crops is not None and result.error is None:
+            with user_errors():
+                _save_crops(save_crops, result)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict()))
+        elif result.error is not None:
+            typer.echo(f"Error: {result.error}", err=True)
+        else:
+            _say(console, _recognize_line(result))
+    timing = recognizer.timing
+    if timing.images and not as_json:
+        per = 1.0 / timing.images
+        _say(
+            console,
+            f"Speed: {timing.preprocess_ms * per:.1f} ms preprocess, {timing.inference_ms * per:.1f} ms inference "
+            f"per image ({timing.images} image{'s' if timing.images != 1 else ''}, model {recognizer.path.name})",
+        )
+    if failures:
+        raise typer.Exit(EXIT_ERROR)

@@ -172,3 +172,107 @@ def test_cli_import_and_help_load_no_training_libraries() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def draw_letter(path: Path, text: str, *, ink: int = 25, paper: int = 225) -> Path:
+    """A clear printed letter, as a phone scan of a sheet would give."""
+    import cv2
+    import numpy as np
+
+    image = np.full((200, 180), paper, np.uint8)
+    cv2.putText(image, text, (30, 150), cv2.FONT_HERSHEY_SIMPLEX, 4.5, ink, 10, cv2.LINE_AA)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture()
+def letter_files(tmp_path: Path) -> Path:
+    folder = tmp_path / "scans"
+    (folder / "nested").mkdir(parents=True)
+    draw_letter(folder / "R.png", "R")
+    draw_letter(folder / "nested" / "k.png", "k", ink=230, paper=20)  # light on dark
+    return folder
+
+
+def test_recognize_reads_the_shipped_models_letters_in_a_folder(letter_files: Path) -> None:
+    result = runner.invoke(app, ["recognize", str(letter_files)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{letter_files / 'R.png'}: R ")
+    assert lines[1].startswith(f"{letter_files / 'nested' / 'k.png'}: K ")
+    assert lines[-1].startswith("Speed: ") and "2 images" in lines[-1]
+
+
+def test_recognize_json_gives_one_object_per_image_with_top_k(letter_files: Path) -> None:
+    result = runner.invoke(app, ["recognize", str(letter_files / "*.png"), "--json", "--top-k", "5"])
+    assert result.exit_code == 0, result.output
+    objects = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [o["letter"] for o in objects] == ["R"]
+    assert len(objects[0]["top_k"]) == 5 and objects[0]["top_k"][0]["letter"] == "R"
+
+
+def test_recognize_goes_on_past_bad_files_and_exits_1(letter_files: Path, tmp_path: Path) -> None:
+    (letter_files / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    result = runner.invoke(app, ["recognize", str(letter_files), str(tmp_path / "missing.png")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "R.png: R " in result.stdout and "k.png: K " in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("Error: ") for line in errors)
+    assert any("broken.png" in line for line in errors) and any("missing.png" in line for line in errors)
+
+
+def test_recognize_below_min_confidence_answers_question_mark(letter_files: Path) -> None:
+    result = runner.invoke(app, ["recognize", str(letter_files / "R.png"), "--min-confidence", "1.0", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["letter"] == "?"
+
+
+def test_recognize_saves_the_crops_the_model_saw(letter_files: Path, tmp_path: Path) -> None:
+    import cv2
+
+    crops = tmp_path / "crops"
+    result = runner.invoke(app, ["recognize", str(letter_files / "R.png"), "--save-crops", str(crops)])
+    assert result.exit_code == 0, result.output
+    saved = cv2.imread(str(crops / "R_R.png"), cv2.IMREAD_UNCHANGED)
+    assert saved.shape == (32, 32) and saved.max() == 255 and saved[0].max() == 0
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["--model", "MISSING"], "model not found"), (["--model", "NOTONNX"], "not a model onnxruntime can load"),
+     (["--threshold", "magic"], "unknown threshold")],
+)  # fmt: skip
+def test_recognize_with_a_bad_model_or_option_fails_cleanly(letter_files: Path, tmp_path: Path, args, needle) -> None:
+    (tmp_path / "NOTONNX").write_text("hello")
+    args = [str(tmp_path / a) if a in ("MISSING", "NOTONNX") else a for a in args]
+    result = runner.invoke(app, ["recognize", str(letter_files / "R.png"), *args])
+    assert_clean_error(result, 1, needle)
+
+
+def test_export_writes_a_model_that_recognize_reads(untrained_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    result = runner.invoke(app, ["export", str(out), "--checkpoint", str(untrained_checkpoint), "--parity-samples", "64"])
+    assert result.exit_code == 0, result.output
+    assert "Conv 5" in result.stdout and "batch 64" in result.stdout
+    read = runner.invoke(app, ["recognize", str(draw_letter(tmp_path / "a.png", "A")), "--model", str(out), "--json"])
+    assert read.exit_code == 0, read.output
+    assert json.loads(read.stdout)["letter"] in LETTERS
+
+
+def test_export_of_a_missing_checkpoint_fails_cleanly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "nope")])
+    assert_clean_error(result, 1, "nope")
+
+
+def test_recognize_in_a_subprocess_never_loads_torch(letter_files: Path) -> None:
+    code = (
+        "import sys\n"
+        "from lettercnn.cli import app\n"
+        f"try:\n    app(['recognize', {str(letter_files / 'R.png')!r}])\n"
+        "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "print('LOADED', ','.join(m for m in ('torch', 'matplotlib', 'sklearn', 'onnx') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ": R " in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "LOADED"

@@ -25,21 +25,8 @@ from lettercnn.labels import fold_label
 
 log = logging.getLogger(__name__)
 
-# File endings read as images (compared lower-case), after torchvision's IMG_EXTENSIONS,
-# limited to what OpenCV decodes.
-IMG_EXTENSIONS: tuple[str, ...] = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".pgm",
-    ".ppm",
-    ".pbm",
-    ".pnm",
-)
+# One list of image endings for training and recognition.
+IMG_EXTENSIONS = preprocess.IMG_EXTENSIONS
 # Folder names of a pre-split tree, lower-case; every one is optional but train.
 SPLIT_FOLDER_NAMES: dict[str, tuple[str, ...]] = {
     "train": ("train", "training"),

@@ -1,0 +1,307 @@
+"""Recognition with onnxruntime: numpy, OpenCV and an .onnx file; never torch.
+
+    >>> from lettercnn.runtime import Recognizer
+    >>> recognizer = Recognizer()               # the model shipped in the package
+    >>> recognizer.predict("photo.png")         # Prediction(letter='R', confidence=0.98, ...)
+
+The model file describes itself (DESIGN contract 2): its labels and its input spec
+(size, polarity, mean/std, margin) come from its metadata, so the runtime needs
+nothing but the file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lettercnn import preprocess
+from lettercnn.labels import LETTERS
+from lettercnn.metadata import META_INPUT, META_LABELS, REQUIRED_KEYS, decode
+from lettercnn.preprocess import InputSpec, Threshold
+
+ASSETS = Path(__file__).parent / "assets"
+DEFAULT_MODEL = ASSETS / "lettercnn.onnx"
+UNKNOWN = "?"
+# Inputs per onnxruntime call when predicting many images: large enough to amortise
+# the call, small enough to keep the batch in cache.
+BATCH = 64
+
+
+
+class ModelError(ValueError):
+    """A model file that is missing, unreadable, or not a lettercnn model."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model read in one image.
+
+    Attributes:
+        letter: the upper-case letter, or ``"?"`` below the confidence threshold.
+        confidence: probability of the top class (softmax), 0..1.
+        top_k: the best classes with their probabilities, best first.
+    """
+
+    letter: str
+    confidence: float
+    top_k: list[tuple[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "letter": self.letter,
+            "confidence": round(self.confidence, 6),
+            "top_k": [{"letter": letter, "p": round(p, 6)} for letter, p in self.top_k],
+        }
+
+
+@dataclass
+class Timing:
+    """Milliseconds spent, summed over the images predicted so far."""
+
+    images: int = 0
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+
+
+def _onnx_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnxruntime raises for a bad model file."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidProtobuf", "InvalidGraph", "NoSuchFile", "InvalidArgument", "NotImplemented")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
+
+
+class Recognizer:
+    """Reads letters with an exported LetterCNN through onnxruntime.
+
+    Args:
+        model: an .onnx file written by ``letters export``; default: the shipped model.
+        threads: onnxruntime intra-op threads (default: onnxruntime's choice, all cores).
+        assume_letters: accept a model without lettercnn metadata, taking A-Z and the
+            default input spec (for models exported by other tools).
+        threshold: how preprocessing tells the glyph from the background.
+
+    Raises:
+        ModelError: the file is missing, not an ONNX model, or lacks our metadata.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        *,
+        assume_letters: bool = False,
+        threshold: Threshold = "otsu",
+    ) -> None:
+        import onnxruntime as ort
+
+        if threshold not in preprocess.THRESHOLDS:
+            raise ValueError(f"unknown threshold {threshold!r}; expected one of {', '.join(preprocess.THRESHOLDS)}")
+        self.path = Path(model) if model is not None else DEFAULT_MODEL
+        if not self.path.is_file():
+            hint = " (the package was installed without its model)" if model is None else ""
+            raise ModelError(f"model not found: {self.path}{hint}")
+        options = ort.SessionOptions()
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except _onnx_errors() as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ModelError(f"{self.path} is not a model onnxruntime can load: {first}") from None
+        self.metadata = decode(self.session.get_modelmeta().custom_metadata_map)
+        self.labels, self.spec = self._read_metadata(assume_letters)
+        self.threshold = threshold
+        self.input_name = self.session.get_inputs()[0].name
+        self.timing = Timing()
+
+    def _read_metadata(self, assume_letters: bool) -> tuple[list[str], InputSpec]:
+        missing = [key for key in REQUIRED_KEYS if key not in self.metadata]
+        if missing and not assume_letters:
+            raise ModelError(
+                f"{self.path} has no lettercnn metadata ({', '.join(missing)} missing); "
+                "export it with `letters export`, or pass --assume-letters to take A-Z"
+            )
+        labels = [str(label) for label in self.metadata.get(META_LABELS, LETTERS)]
+        spec_data = self.metadata.get(META_INPUT)
+        spec = InputSpec.from_dict(spec_data) if isinstance(spec_data, dict) else preprocess.DEFAULT_SPEC
+        outputs = self.session.get_outputs()[0].shape
+        if isinstance(outputs[-1], int) and outputs[-1] != len(labels):
+            raise ModelError(f"{self.path} gives {outputs[-1]} scores but its metadata lists {len(labels)} labels")
+        return labels, spec
+
+    def prepare(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+        """One image to the model input (1, size, size), as the model was trained.
+
+        Raises:
+            preprocess.ImageError: an unreadable file or an array that is not an image.
+        """
+        return preprocess.to_input(image, spec=self.spec, threshold=self.threshold)
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (n, classes) for prepared inputs (n, 1, size, size)."""
+        batch = np.ascontiguousarray(inputs, dtype=np.float32)
+        rows = []
+        for start in range(0, len(batch), BATCH):
+            logits = self.session.run(None, {self.input_name: batch[start : start + BATCH]})[0]
+            rows.append(_softmax(logits))
+        return np.concatenate(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict(
+        self,
+        images: np.ndarray | str | os.PathLike[str] | Sequence[np.ndarray | str | os.PathLike[str]],
+        top_k: int = 3,
+        min_confidence: float = 0.0,
+    ) -> Prediction | list[Prediction]:
+        """Read the letter in one image, or in each of a list of images.
+
+        Args:
+            images: a path or an image array, or a list of them.
+            top_k: how many classes to list with their probabilities.
+            min_confidence: below this the answer is ``"?"``.
+
+        Returns:
+            One :class:`Prediction` for one image, a list for a list.
+
+        Raises:
+            preprocess.ImageError: an image cannot be read (the whole call fails; use
+                :meth:`prepare` per image to go on past bad files).
+        """
+        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
+        batch = [images] if single else list(images)
+        start = time.perf_counter()
+        inputs = np.stack([self.prepare(image) for image in batch]) if batch else np.zeros((0, 1, 1, 1))
+        prepared = time.perf_counter()
+        predictions = self.decide(self.probabilities(inputs), top_k, min_confidence)
+        self._count(len(batch), prepared - start, time.perf_counter() - prepared)
+        return predictions[0] if single else predictions
+
+    def decide(self, probabilities: np.ndarray, top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
+        """Predictions from rows of probabilities."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
+        results = []
+        for row in probabilities:
+            order = np.argsort(row)[::-1][:k]
+            best = float(row[order[0]])
+            letter = self.labels[order[0]] if best >= min_confidence else UNKNOWN
+            results.append(Prediction(letter, best, [(self.labels[i], float(row[i])) for i in order]))
+        return results
+
+    def read_file(
+        self, path: str | os.PathLike[str], *, top_k: int = 3, min_confidence: float = 0.0, word: bool = False
+    ) -> FileResult:
+        """Read one file: a single letter, or with ``word`` every letter left to right.
+
+        Never raises for a bad image: an unreadable file comes back with ``error``
+        set, so a batch goes on with the other files.
+        """
+        file = Path(path)
+        start = time.perf_counter()
+        try:
+            image = preprocess.load_image(file)
+            if word:
+                glyphs = [crop.glyph for crop in preprocess.split_word(image, threshold=self.threshold, spec=self.spec)]
+            else:
+                glyphs = [preprocess.canonical(image, spec=self.spec, threshold=self.threshold)]
+        except preprocess.ImageError as err:
+            return FileResult(file, error=str(err), ms=(time.perf_counter() - start) * 1000.0)
+        prepared = time.perf_counter()
+        inputs = np.stack([preprocess.normalize(g, self.spec) for g in glyphs]) if glyphs else np.zeros((0, 1, 1, 1))
+        predictions = self.decide(self.probabilities(inputs), top_k, min_confidence) if glyphs else []
+        done = time.perf_counter()
+        self._count(1, prepared - start, done - prepared)
+        return FileResult(file, predictions, glyphs, ms=(done - start) * 1000.0)
+
+    def _count(self, images: int, preprocess_s: float, inference_s: float) -> None:
+        self.timing.images += images
+        self.timing.preprocess_ms += preprocess_s * 1000.0
+        self.timing.inference_ms += inference_s * 1000.0
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class FileResult:
+    """The answer for one input file: a letter, a word, or the error that stopped it.
+
+    Attributes:
+        path: the file.
+        predictions: one per letter (one for a single letter; several in word mode).
+        glyphs: the 32x32 images the model saw, one per prediction.
+        error: a one-line reason when the file could not be read; then no predictions.
+        ms: wall milliseconds for the file (preprocessing and inference).
+    """
+
+    path: Path
+    predictions: list[Prediction] = field(default_factory=list)
+    glyphs: list[np.ndarray] = field(default_factory=list)
+    error: str | None = None
+    ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The letters read, in order ("" for an error or a blank word)."""
+        return "".join(p.letter for p in self.predictions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: path, the answer (or error), per-letter details, ms."""
+        out: dict[str, Any] = {"path": str(self.path)}
+        if self.error is not None:
+            return {**out, "error": self.error}
+        if len(self.predictions) == 1:
+            out.update(self.predictions[0].to_dict())
+        else:
+            out.update(word=self.text, letters=[p.to_dict() for p in self.predictions])
+        return {**out, "ms": round(self.ms, 3)}
+
+
+def find_images(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """Expand files, folders (recursively) and glob patterns into image files.
+
+    Args:
+        inputs: paths of files or folders, or glob patterns (``"scans/*.png"``, ``"**/*.jpg"``).
+
+    Returns:
+        The image files in a stable order (each once), and the inputs that matched
+        nothing (a missing file, an empty folder, a glob with no match).
+    """
+    found: dict[Path, None] = {}
+    unmatched: list[str] = []
+    for raw in inputs:
+        before = len(found)
+        path = Path(raw)
+        if path.is_dir():
+            found.update(dict.fromkeys(p for p in sorted(path.rglob("*")) if _is_image(p)))
+        elif path.is_file():
+            found[path] = None  # named explicitly: try it whatever its suffix
+        elif any(ch in str(raw) for ch in "*?["):
+            found.update(dict.fromkeys(p for p in sorted(_glob(str(raw))) if p.is_file()))
+        if len(found) == before:
+            unmatched.append(str(raw))
+    return list(found), unmatched
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(preprocess.IMG_EXTENSIONS)
+
+
+def _glob(pattern: str) -> list[Path]:
+    import glob
+
+    return [Path(p) for p in glob.glob(pattern, recursive=True)]

@@ -1,0 +1,137 @@
+"""The torch-free runtime: Recognizer over an exported model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from lettercnn import preprocess
+from lettercnn.labels import LETTERS
+from lettercnn.runtime import ModelError, Prediction, Recognizer
+
+RENDERED = 64
+
+
+@pytest.fixture(scope="module")
+def model_and_reference(tmp_path_factory):
+    """An exported (untrained, BN statistics randomised) model and its torch twin."""
+    import torch
+
+    from lettercnn.export import export_onnx
+    from lettercnn.nn.model import LetterCNN, checkpoint_payload
+
+    torch.manual_seed(0)
+    model = LetterCNN().eval()
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    folder = tmp_path_factory.mktemp("model")
+    torch.save(checkpoint_payload(model), folder / "best.pt")
+    out = folder / "letters.onnx"
+    export_onnx(folder / "best.pt", out, parity_samples=RENDERED)
+    return out, model
+
+
+def letter_image(text: str = "K") -> np.ndarray:
+    image = np.full((96, 80), 235, np.uint8)
+    cv2.putText(image, text, (10, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.6, 20, 7, cv2.LINE_AA)
+    return image
+
+
+def test_probabilities_are_the_softmax_of_the_training_model(model_and_reference):
+    import torch
+
+    path, model = model_and_reference
+    recognizer = Recognizer(path, threads=1)
+    inputs = np.stack([preprocess.to_input(letter_image(c)) for c in "ABCDE"])
+    with torch.inference_mode():
+        expected = torch.softmax(model(torch.from_numpy(inputs)), dim=1).numpy()
+    np.testing.assert_allclose(recognizer.probabilities(inputs), expected, atol=1e-5)
+
+
+def test_reads_labels_and_input_spec_from_metadata(model_and_reference):
+    recognizer = Recognizer(model_and_reference[0])
+    assert recognizer.labels == list(LETTERS)
+    assert recognizer.spec == preprocess.DEFAULT_SPEC
+
+
+def test_predict_one_image_gives_a_prediction_with_sorted_top_k(model_and_reference):
+    recognizer = Recognizer(model_and_reference[0])
+    prediction = recognizer.predict(letter_image(), top_k=4)
+    assert isinstance(prediction, Prediction)
+    assert len(prediction.top_k) == 4
+    assert prediction.top_k[0] == (prediction.letter, prediction.confidence)
+    probabilities = [p for _, p in prediction.top_k]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_predict_a_list_of_paths_and_arrays_gives_one_prediction_each(model_and_reference, tmp_path):
+    path = tmp_path / "k.png"
+    cv2.imwrite(str(path), letter_image())
+    recognizer = Recognizer(model_and_reference[0])
+    from_path, from_array = recognizer.predict([path, letter_image()])
+    assert from_path == from_array
+    assert recognizer.timing.images == 2
+
+
+def test_below_min_confidence_the_answer_is_a_question_mark(model_and_reference):
+    recognizer = Recognizer(model_and_reference[0])
+    prediction = recognizer.predict(letter_image(), min_confidence=1.01)
+    assert prediction.letter == "?"
+    assert prediction.top_k[0][0] in LETTERS
+
+
+def test_missing_model_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="model not found"):
+        Recognizer(tmp_path / "nope.onnx")
+
+
+def test_foreign_file_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    with pytest.raises(ModelError, match="not a model onnxruntime can load"):
+        Recognizer(bad)
+
+
+def test_model_without_metadata_is_refused_unless_letters_are_assumed(model_and_reference, tmp_path):
+    proto = onnx.load(model_and_reference[0])
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, bare)
+    with pytest.raises(ModelError, match="no lettercnn metadata"):
+        Recognizer(bare)
+    assert Recognizer(bare, assume_letters=True).labels == list(LETTERS)
+
+
+def test_importing_the_runtime_loads_no_torch():
+    code = "import sys, lettercnn.runtime, lettercnn.preprocess; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_base_install_without_torch_recognizes_with_the_shipped_model(tmp_path):
+    """`pip install lettercnn` (no extras) into a fresh venv: no torch, and recognize works."""
+    import venv
+
+    root = Path(__file__).resolve().parents[1]
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", str(root)], check=True, timeout=600)
+    has_torch = subprocess.run([python, "-c", "import torch"], capture_output=True)
+    assert has_torch.returncode != 0, "the base install pulled in torch"
+    image = tmp_path / "R.png"
+    cv2.imwrite(str(image), letter_image("R"))
+    result = subprocess.run(
+        [env_dir / "bin" / "letters", "recognize", str(image), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"letter": "R"' in result.stdout
