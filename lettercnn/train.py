@@ -118,18 +118,19 @@ class TrainConfig:
     """Everything a training run depends on; saved as the run's ``config.json``.
 
     The defaults train the default model to >= 97% test accuracy on the built-in
-    synthetic set within 20 minutes on a 2-core CPU (measured: 97.4% in 14 minutes).
+    synthetic set within 20 minutes on a 2-core CPU (measured: 97.4% test accuracy, 8 min 7 s
+    for the whole `letters train`).
     """
 
     # An ImageFolder root (see lettercnn.data.load_splits). None: the built-in synthetic
     # set, so that `letters train` works on a fresh machine with no download.
     data: str | None = None
     # Synthetic images per letter (ignored with `data`): 26 x 400 = 10,400 images, 8,320 to
-    # train on. Training runs at ~110 images/s on 2 cores, so this size is what lets 10 epochs
-    # fit in 20 minutes; the augmentation makes every epoch new images anyway.
+    # train on. Training runs at ~170-200 images/s on 2 cores, so 10 epochs take ~8 minutes,
+    # well inside 20 on a slower machine; the augmentation makes every epoch new images anyway.
     per_letter: int = 400
     # Passes over the training split. Measured with these defaults: val accuracy 90% after
-    # epoch 1, 94% after 3, 98% at 8 as OneCycle anneals; test 97.4%, 14 minutes in all.
+    # epoch 1, 94% after 3, 98% at 8 as OneCycle anneals; test 97.4%, 8 minutes in all.
     epochs: int = 10
     # Throughput on the CPU is flat from 32 to 128; 64 gives 130 steps per epoch.
     batch_size: int = 64
@@ -148,7 +149,7 @@ class TrainConfig:
     # "auto": CUDA when torch sees a GPU, else the CPU.
     device: Device = "auto"
     # DataLoader worker processes. 0: augment in the training process. Augmentation reads
-    # ~12,000 images/s against ~110/s trained on 2 cores, so a worker would only compete
+    # ~12,000 images/s against ~200/s trained on 2 cores, so a worker would only compete
     # with the training threads for the cores.
     workers: int = 0
     # Run folder name; None: from the configuration, e.g. "bn-dropout0".
