@@ -234,11 +234,19 @@ def glyph_bright(gray: np.ndarray) -> np.ndarray:
 
     The background is told by the image border (median of the outer ring of pixels):
     a letter fills the middle of its picture, paper or board surrounds it. The ring
-    is compared with the image's own range, so dim or 12-bit images work too.
+    is compared with the Otsu level of the image's own range (the level between its
+    ink and its paper), not the midpoint of its extremes, so a dark table edge or a
+    vignette that drags the minimum down does not flip a page; dim or 12-bit images
+    work too.
     """
     ring = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     low, high = float(gray.min()), float(gray.max())
-    if float(np.median(ring)) > (low + high) / 2:
+    if high - low <= 0:
+        return gray
+    stretched = ((gray - low) * (255.0 / (high - low))).astype(np.uint8)
+    otsu, _ = cv2.threshold(stretched, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = low + (otsu / 255.0) * (high - low)
+    if float(np.median(ring)) > level:
         return (high - gray) + low
     return gray
 

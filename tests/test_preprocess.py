@@ -199,3 +199,20 @@ def test_any_array_gives_a_finite_input_or_a_clear_error(image):
         return
     assert out.shape == (1, 32, 32) and out.dtype == np.float32
     assert np.isfinite(out).all()
+
+
+def test_a_dark_table_edge_and_vignette_do_not_flip_the_page():
+    # Side-lit paper with a dark table along the left, a dark corner and a glare spot:
+    # the border's median is below the midpoint of the extremes, yet the paper is the
+    # background.
+    height, width = 240, 320
+    light = np.tile(np.linspace(0.45, 0.62, width, dtype=np.float32), (height, 1))
+    yy, xx = np.mgrid[0:height, 0:width]
+    light -= 0.12 * (((xx - width) / width) ** 2 + ((yy - height) / height) ** 2)
+    light[:, :70] = 0.05  # the table
+    cv2.circle(light, (290, 30), 6, 1.0, -1)  # a glare spot lifts the maximum
+    ink = np.zeros((height, width), np.uint8)
+    cv2.putText(ink, "W", (110, 190), cv2.FONT_HERSHEY_SIMPLEX, 5, 255, 16)
+    photo = np.clip((light - 0.3 * ink / 255.0) * 255, 0, 255).astype(np.uint8)
+    reference = canonical(draw("W", size=(240, 320), ink=0, paper=255, scale=5, thickness=16, org=(110, 190)))
+    assert np.abs(canonical(photo).astype(int) - reference.astype(int)).mean() < 20
