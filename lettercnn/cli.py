@@ -426,3 +426,52 @@ def recognize(
         )
     if failures:
         raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def camera(
+    source: Annotated[str, typer.Option(help="Camera index, video file, image folder, or a GStreamer/V4L2 pipeline.")] = "0",
+    model: Annotated[Optional[Path], typer.Option(help="An .onnx from `letters export` [default: the shipped model].")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="onnxruntime threads [default: all cores].")] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=26, help="Alternatives shown.")] = 3,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")] = 0.5,
+    roi: Annotated[Optional[str], typer.Option(help="WxH centred box [default: half the shorter side], or auto.")] = None,
+    smooth: Annotated[int, typer.Option(min=1, help="Majority vote over this many frames.")] = 5,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="Write the annotated frames to this video (.mp4 or .avi).")] = None,
+    headless: Annotated[bool, typer.Option("--headless", help="No window: print one line per change of answer.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Headless output as JSON lines.")] = False,
+    snapshots: Annotated[Path, typer.Option(help="Where the s key saves a frame and its crop.")] = Path("."),
+) -> None:
+    """Read letters live from a webcam, a Pi camera, a video file or an image folder."""
+    from lettercnn import camera as cam
+    from lettercnn.runtime import Recognizer
+
+    console = Console(stderr=True)
+    show = not (headless or as_json)
+    if show:
+        ok, why = cam.gui_available()
+        if not ok:
+            _say(console, f"No window: {why}; running headless (use --headless to silence this).")
+            show = False
+    last: dict[str, str] = {"shown": ""}
+
+    def on_result(result: Any, fps: float) -> None:
+        if show or result.shown == last["shown"]:
+            return
+        last["shown"] = result.shown
+        best = result.prediction
+        if as_json:
+            typer.echo(json.dumps({"frame": result.index, "letter": result.shown, "confidence": round(best.confidence, 4),
+                                   "top_k": best.to_dict()["top_k"], "fps": round(fps, 1)}))  # fmt: skip
+        else:
+            typer.echo(f"frame {result.index}: {result.shown} ({best.confidence:.2f}, {fps:.0f} FPS)")
+
+    with user_errors():
+        try:
+            session = cam.Session(top_k, min_confidence, cam.Roi.parse(roi), smooth, max_frames)
+            recognizer = Recognizer(model, threads)
+            frames = cam.open_source(source)
+            cam.run(recognizer, frames, session, on_result=on_result, show=show, record=record, snapshots=snapshots)
+        except cam.CameraError as error:
+            raise ValueError(str(error)) from None

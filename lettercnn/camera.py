@@ -1,0 +1,343 @@
+"""Live recognition from a camera, a video file or an image folder (OpenCV, no torch).
+
+    source --newest frame--> ROI (centred box or the largest glyph) --preprocess-->
+    Recognizer --smoothing over K frames--> answer --> window or one line per change
+
+A live camera is read on a background thread that keeps only the newest frame: when
+inference is slower than the camera, stale frames are dropped instead of queued, so
+the answer follows the hand with one frame of latency. Files and folders are read
+frame by frame (nothing to drop: they are not real time).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lettercnn import preprocess
+from lettercnn.runtime import Prediction, Recognizer
+
+# The default region of interest: a centred box this fraction of the shorter side.
+ROI_FRACTION = 0.5
+# Frames of a live camera kept waiting: one, the newest.
+WINDOW_NAME = "letters camera"
+INSET_SCALE = 4  # the 32x32 model input drawn 128x128 in a corner
+KEY_QUIT = (ord("q"), 27)  # q, Esc
+KEY_SNAPSHOT = ord("s")
+
+
+class CameraError(RuntimeError):
+    """A source that does not open or decode, or a display that is not there."""
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Where the letter is looked for: a centred ``width x height`` box, or ``auto``."""
+
+    width: int = 0
+    height: int = 0
+    auto: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> Roi:
+        """``None`` (centred, half the shorter side), ``"auto"`` or ``"WxH"`` in pixels.
+
+        Raises:
+            ValueError: anything else.
+        """
+        if text is None:
+            return cls()
+        if text.strip().lower() == "auto":
+            return cls(auto=True)
+        parts = text.lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+            raise ValueError(f"--roi must be WxH (e.g. 200x200) or auto, got {text!r}")
+        return cls(int(parts[0]), int(parts[1]))
+
+    def box(self, frame: np.ndarray) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of the region in ``frame``."""
+        height, width = frame.shape[:2]
+        if self.auto:
+            return _largest_glyph_box(frame)
+        side = int(min(height, width) * ROI_FRACTION)
+        w, h = min(self.width or side, width), min(self.height or side, height)
+        return (width - w) // 2, (height - h) // 2, w, h
+
+
+def _largest_glyph_box(frame: np.ndarray) -> tuple[int, int, int, int]:
+    """A square box around the largest glyph in the frame (the whole frame if none)."""
+    height, width = frame.shape[:2]
+    small = cv2.resize(frame, (width // 4 or 1, height // 4 or 1), interpolation=cv2.INTER_AREA)
+    mask = preprocess.glyph_mask(preprocess.glyph_bright(preprocess.to_gray(small)))
+    if mask is None:
+        return 0, 0, width, height
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    x0, x1, y0, y1 = cols[0] * 4, (cols[-1] + 1) * 4, rows[0] * 4, (rows[-1] + 1) * 4
+    side = int(max(x1 - x0, y1 - y0) * 1.3) + 8  # some paper around the glyph
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    x, y = max(0, cx - side // 2), max(0, cy - side // 2)
+    return x, y, min(side, width - x), min(side, height - y)
+
+
+class Smoother:
+    """Majority vote over the last ``k`` answers, so the shown letter does not flicker."""
+
+    def __init__(self, k: int) -> None:
+        if k < 1:
+            raise ValueError(f"--smooth must be >= 1, got {k}")
+        self.recent: collections.deque[str] = collections.deque(maxlen=k)
+
+    def update(self, letter: str) -> str:
+        """Add an answer; return the most frequent of the window (the newest on a tie)."""
+        self.recent.append(letter)
+        counts = collections.Counter(self.recent)
+        best = max(counts.values())
+        return next(x for x in reversed(self.recent) if counts[x] == best)
+
+
+def open_source(source: str) -> Iterator[np.ndarray]:
+    """Frames from a camera index, a video file, an image folder or any VideoCapture string.
+
+    Raises:
+        CameraError: the source does not open, or gives no frame.
+    """
+    path = Path(source)
+    if path.is_dir():
+        return _folder_frames(path)
+    if source.isdigit():
+        return _live_frames(_capture(int(source), f"camera {source}"))
+    if not path.exists() and os.sep in source and "!" not in source:
+        raise CameraError(f"no such video file or folder: {source}")
+    return _file_frames(_capture(source, source))
+
+
+def _capture(source: int | str, name: str) -> cv2.VideoCapture:
+    """Open a VideoCapture with OpenCV's own logging silenced: a missing camera makes
+    its backends print several warnings; our one-line error says it better."""
+    from cv2.utils import logging as cv_logging
+
+    level = cv_logging.getLogLevel()
+    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    try:
+        capture = cv2.VideoCapture(source)
+    finally:
+        cv_logging.setLogLevel(level)
+    if not capture.isOpened():
+        capture.release()
+        raise CameraError(f"could not open {name} (not connected, busy, or not a video OpenCV decodes)")
+    return capture
+
+
+def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
+    files = [p for p in sorted(folder.iterdir()) if p.name.lower().endswith(preprocess.IMG_EXTENSIONS)]
+    if not files:
+        raise CameraError(f"no images in folder {folder}")
+
+    def frames() -> Iterator[np.ndarray]:
+        for file in files:
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is not None:
+                yield image
+
+    return frames()
+
+
+def _file_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    ok, first = capture.read()
+    if not ok:
+        capture.release()
+        raise CameraError("the video opened but no frame decodes")
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            frame: np.ndarray | None = first
+            while frame is not None:
+                yield frame
+                ok, frame = capture.read()
+                frame = frame if ok else None
+        finally:
+            capture.release()
+
+    return frames()
+
+
+def _live_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    """Newest-frame policy: a thread reads continuously and keeps only the latest."""
+    latest: dict[str, np.ndarray | None] = {"frame": None}
+    ready, stop = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            ok, frame = capture.read()
+            if not ok:
+                break
+            latest["frame"] = frame
+            ready.set()
+        ready.set()  # wake the consumer at the end of the stream
+
+    thread = threading.Thread(target=reader, name="lettercnn-camera", daemon=True)
+    thread.start()
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ready.wait()
+                ready.clear()
+                frame, latest["frame"] = latest["frame"], None
+                if frame is None:
+                    if not thread.is_alive():
+                        return
+                    continue
+                yield frame
+        finally:
+            stop.set()
+            thread.join(timeout=1.0)
+            capture.release()
+
+    return frames()
+
+
+def gui_available() -> tuple[bool, str]:
+    """Whether OpenCV can open a window here, and why not."""
+    if "GUI:" in cv2.getBuildInformation() and "NONE" in cv2.getBuildInformation().split("GUI:")[1].split("\n")[0]:
+        return False, "this OpenCV build has no GUI (opencv-python-headless)"
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, "no display (DISPLAY is not set)"
+    return True, ""
+
+
+@dataclass
+class FrameResult:
+    """One processed frame: the raw and smoothed answers and where the time went."""
+
+    index: int
+    prediction: Prediction
+    shown: str
+    box: tuple[int, int, int, int]
+    glyph: np.ndarray
+    ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Session:
+    """Options of one camera run (see ``letters camera --help``)."""
+
+    top_k: int = 3
+    min_confidence: float = 0.5
+    roi: Roi = field(default_factory=Roi)
+    smooth: int = 5
+    max_frames: int | None = None
+
+
+def frames_with_answers(
+    recognizer: Recognizer, frames: Iterator[np.ndarray], session: Session
+) -> Iterator[tuple[np.ndarray, FrameResult]]:
+    """Recognize the letter in each frame's ROI; yields (frame, result)."""
+    smoother = Smoother(session.smooth)
+    clock = time.perf_counter()
+    for index, frame in enumerate(frames):
+        if session.max_frames is not None and index >= session.max_frames:
+            return
+        got = time.perf_counter()
+        x, y, w, h = session.roi.box(frame)
+        glyph = preprocess.canonical(frame[y : y + h, x : x + w], spec=recognizer.spec, threshold=recognizer.threshold)
+        prepared = time.perf_counter()
+        inputs = preprocess.normalize(glyph, recognizer.spec)[None]
+        prediction = recognizer.decide(recognizer.probabilities(inputs), session.top_k, session.min_confidence)[0]
+        done = time.perf_counter()
+        ms = {"capture": (got - clock) * 1e3, "preprocess": (prepared - got) * 1e3, "inference": (done - prepared) * 1e3}
+        shown = smoother.update(prediction.letter)
+        yield frame, FrameResult(index, prediction, shown, (x, y, w, h), glyph, ms)
+        clock = time.perf_counter()
+
+
+def draw(frame: np.ndarray, result: FrameResult, fps: float) -> np.ndarray:
+    """The frame with the ROI, the answer, its confidence, the top-k, FPS and the model's view."""
+    canvas = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    x, y, w, h = result.box
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 220, 0), 2)
+    cv2.putText(canvas, result.shown, (x, max(30, y - 10)), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 220, 0), 2)
+    lines = [f"{letter} {p:.2f}" for letter, p in result.prediction.top_k] + [f"{fps:.0f} FPS"]
+    for row, text in enumerate(lines):
+        cv2.putText(canvas, text, (10, 25 + 22 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    inset = cv2.resize(result.glyph, None, fx=INSET_SCALE, fy=INSET_SCALE, interpolation=cv2.INTER_NEAREST)
+    side = inset.shape[0]
+    if canvas.shape[0] > side and canvas.shape[1] > side:
+        canvas[-side:, -side:] = inset[:, :, None]
+    return canvas
+
+
+def snapshot(folder: Path, frame: np.ndarray, result: FrameResult) -> Path:
+    """Save the frame and the crop the model saw; returns the frame's path."""
+    from lettercnn.fileio import write_bytes
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    frame_path = folder / f"snapshot-{stamp}-{result.index}.png"
+    write_bytes(frame_path, cv2.imencode(".png", frame)[1].tobytes())
+    write_bytes(frame_path.with_name(frame_path.stem + "-crop.png"), cv2.imencode(".png", result.glyph)[1].tobytes())
+    return frame_path
+
+
+def run(
+    recognizer: Recognizer,
+    frames: Iterator[np.ndarray],
+    session: Session,
+    *,
+    on_result: Callable[[FrameResult, float], None],
+    show: bool = False,
+    record: Path | None = None,
+    snapshots: Path = Path("."),
+) -> int:
+    """Drive the loop until the source ends, ``max_frames``, or q/Esc in the window.
+
+    Returns:
+        The number of frames processed.
+    """
+    writer: cv2.VideoWriter | None = None
+    count, fps, last = 0, 0.0, time.perf_counter()
+    try:
+        for frame, result in frames_with_answers(recognizer, frames, session):
+            now = time.perf_counter()
+            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if count else 1.0 / max(now - last, 1e-6)
+            last, count = now, count + 1
+            on_result(result, fps)
+            if show or record is not None:
+                canvas = draw(frame.copy(), result, fps)
+                writer = writer or _writer(record, canvas)
+                if writer is not None:
+                    writer.write(canvas)
+                if show and _window(canvas, frame, result, snapshots):
+                    break
+    finally:
+        if writer is not None:
+            writer.release()
+        if show:
+            cv2.destroyAllWindows()
+    return count
+
+
+def _writer(record: Path | None, canvas: np.ndarray) -> cv2.VideoWriter | None:
+    if record is None:
+        return None
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if record.suffix.lower() == ".mp4" else "MJPG"))
+    writer = cv2.VideoWriter(str(record), fourcc, 30.0, (canvas.shape[1], canvas.shape[0]))
+    if not writer.isOpened():
+        raise CameraError(f"cannot record to {record} (OpenCV has no writer for that format)")
+    return writer
+
+
+def _window(canvas: np.ndarray, frame: np.ndarray, result: FrameResult, snapshots: Path) -> bool:
+    """Show the canvas; handle keys. Returns True to quit."""
+    cv2.imshow(WINDOW_NAME, canvas)
+    key = cv2.waitKey(1) & 0xFF
+    if key == KEY_SNAPSHOT:
+        snapshot(snapshots, frame, result)
+    return key in KEY_QUIT

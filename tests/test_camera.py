@@ -1,0 +1,125 @@
+"""`letters camera` on generated videos and folders: no camera, no display needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lettercnn.camera import Roi, Smoother, gui_available, open_source
+from lettercnn.cli import app
+
+runner = CliRunner()
+LETTERS_SHOWN = "RKW"
+FRAMES_EACH = 20
+
+
+def write_video(path: Path, letters: str = LETTERS_SHOWN, frames_each: int = FRAMES_EACH) -> Path:
+    """A 640x480 MJPG video: each letter drawn dark on paper for ``frames_each`` frames."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    rng = np.random.default_rng(0)
+    for letter in letters:
+        for _ in range(frames_each):
+            frame = np.full((480, 640, 3), 215, np.uint8)
+            shift = rng.integers(-8, 9, size=2)  # a hand is never still
+            org = (int(250 + shift[0]), int(320 + shift[1]))
+            cv2.putText(frame, letter, org, cv2.FONT_HERSHEY_SIMPLEX, 6, (25, 25, 25), 18, cv2.LINE_AA)
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "letters.avi")
+
+
+def test_headless_answers_follow_the_letters_drawn(video: Path) -> None:
+    result = runner.invoke(app, ["camera", "--source", str(video), "--headless"])
+    assert result.exit_code == 0, result.output
+    answers = [line.split(": ")[1][0] for line in result.stdout.strip().splitlines()]
+    assert answers == list(LETTERS_SHOWN)
+    frames = [int(line.split(":")[0].split()[1]) for line in result.stdout.strip().splitlines()]
+    assert frames[0] == 0 and all(abs(f - i * FRAMES_EACH) <= 5 for i, f in enumerate(frames))  # smoothing lag
+
+
+def test_json_lines_and_max_frames(video: Path) -> None:
+    result = runner.invoke(app, ["camera", "--source", str(video), "--json", "--max-frames", str(FRAMES_EACH + 10)])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [e["letter"] for e in events] == ["R", "K"]
+    assert all(len(e["top_k"]) == 3 and e["fps"] > 0 for e in events)
+
+
+def test_without_a_display_it_falls_back_to_headless_with_a_hint(video: Path, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = runner.invoke(app, ["camera", "--source", str(video), "--max-frames", "3"])
+    assert result.exit_code == 0, result.output
+    assert "running headless" in result.stderr
+    assert result.stdout.startswith("frame 0: R")
+
+
+def test_record_writes_the_annotated_video(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "annotated.avi"
+    result = runner.invoke(app, ["camera", "--source", str(video), "--headless", "--max-frames", "10", "--record", str(out)])
+    assert result.exit_code == 0, result.output
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    capture.release()
+
+
+@pytest.mark.parametrize(
+    "source, needle",
+    [("7", "could not open camera 7"), ("MISSING/clip.mp4", "no such video file"), ("GARBAGE", "could not open"),
+     ("EMPTY", "no images in folder")],
+)  # fmt: skip
+def test_bad_sources_give_one_error_line_and_exit_1(tmp_path: Path, source: str, needle: str) -> None:
+    (tmp_path / "GARBAGE").write_bytes(b"not a video at all")
+    (tmp_path / "EMPTY").mkdir()
+    if source != "7":
+        source = str(tmp_path / source)
+    result = runner.invoke(app, ["camera", "--source", source, "--headless"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], result.stderr
+
+
+def test_bad_roi_is_a_clear_error(video: Path) -> None:
+    result = runner.invoke(app, ["camera", "--source", str(video), "--headless", "--roi", "big"])
+    assert result.exit_code == 1 and "--roi must be WxH" in result.stderr
+
+
+def test_smoother_keeps_the_majority_and_follows_a_lasting_change() -> None:
+    smoother = Smoother(5)
+    shown = [smoother.update(letter) for letter in "AAAAB" "AKKKK"]
+    assert shown == list("AAAAAAAKKK")  # at 8: A 2, K 2 -> the newest wins the tie
+
+
+def test_roi_centred_box_and_auto_box() -> None:
+    frame = np.full((480, 640, 3), 220, np.uint8)
+    assert Roi.parse(None).box(frame) == (200, 120, 240, 240)
+    assert Roi.parse("100x50").box(frame) == (270, 215, 100, 50)
+    cv2.putText(frame, "L", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 0), 8)
+    x, y, w, h = Roi.parse("auto").box(frame)
+    assert x < 60 and y < 130 and x + w > 90 and y + h > 195  # around the L, not the centre
+
+
+def test_image_folder_is_a_source(tmp_path: Path) -> None:
+    for index, letter in enumerate("AB"):
+        frame = np.full((200, 200), 230, np.uint8)
+        cv2.putText(frame, letter, (50, 150), cv2.FONT_HERSHEY_SIMPLEX, 4, 20, 10)
+        cv2.imwrite(str(tmp_path / f"{index}.png"), frame)
+    assert len(list(open_source(str(tmp_path)))) == 2
+
+
+def test_gui_check_says_why_not_without_a_display(monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    ok, why = gui_available()
+    assert not ok and why
