@@ -27,11 +27,12 @@ from lettercnn.runtime import Prediction, Recognizer
 
 # The default region of interest: a centred box this fraction of the shorter side.
 ROI_FRACTION = 0.5
-# Frames of a live camera kept waiting: one, the newest.
 WINDOW_NAME = "letters camera"
 INSET_SCALE = 4  # the 32x32 model input drawn 128x128 in a corner
 KEY_QUIT = (ord("q"), 27)  # q, Esc
 KEY_SNAPSHOT = ord("s")
+# How often the consumer of a live source checks whether the reader has ended.
+LIVE_POLL_S = 0.2
 
 
 class CameraError(RuntimeError):
@@ -189,7 +190,9 @@ def _live_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
     def frames() -> Iterator[np.ndarray]:
         try:
             while True:
-                ready.wait()
+                # A timeout, not a bare wait: the reader may end right after the
+                # consumer took the last frame, and then nobody sets the event again.
+                ready.wait(timeout=LIVE_POLL_S)
                 ready.clear()
                 frame, latest["frame"] = latest["frame"], None
                 if frame is None:

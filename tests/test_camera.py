@@ -123,3 +123,17 @@ def test_gui_check_says_why_not_without_a_display(monkeypatch) -> None:
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     ok, why = gui_available()
     assert not ok and why
+
+
+def test_live_reader_drops_stale_frames_when_inference_is_slow(tmp_path: Path) -> None:
+    import time
+
+    from lettercnn.camera import _capture, _live_frames
+
+    frames = 90
+    path = write_video(tmp_path / "live.avi", letters="ABC", frames_each=frames // 3)
+    seen = []
+    for frame in _live_frames(_capture(str(path), "test video")):
+        seen.append(frame)
+        time.sleep(0.02)  # a slow model: the reader decodes far faster than this
+    assert 1 <= len(seen) < frames  # stale frames were dropped, not queued
