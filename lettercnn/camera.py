@@ -284,8 +284,8 @@ def snapshot(folder: Path, frame: np.ndarray, result: FrameResult) -> Path:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     frame_path = folder / f"snapshot-{stamp}-{result.index}.png"
-    write_bytes(frame_path, cv2.imencode(".png", frame)[1].tobytes())
-    write_bytes(frame_path.with_name(frame_path.stem + "-crop.png"), cv2.imencode(".png", result.glyph)[1].tobytes())
+    write_bytes(frame_path, preprocess.encode_png(frame))
+    write_bytes(frame_path.with_name(frame_path.stem + "-crop.png"), preprocess.encode_png(result.glyph))
     return frame_path
 
 

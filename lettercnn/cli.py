@@ -361,14 +361,13 @@ def export_command(
 
 def _save_crops(folder: Path, result: Any) -> None:
     """Write the 32x32 images the model saw, named after the file (and letter index)."""
-    import cv2
-
     from lettercnn.fileio import write_bytes
+    from lettercnn.preprocess import encode_png
 
     for index, glyph in enumerate(result.glyphs):
         suffix = f"_{index}" if len(result.glyphs) > 1 else ""
         name = f"{result.path.stem}{suffix}_{result.predictions[index].letter.replace('?', 'unknown')}.png"
-        write_bytes(folder / name, cv2.imencode(".png", glyph)[1].tobytes())
+        write_bytes(folder / name, encode_png(glyph))
 
 
 def _recognize_line(result: Any) -> str:

@@ -173,6 +173,18 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return image
 
 
+def encode_png(image: np.ndarray) -> bytes:
+    """Encode an image array (uint8 gray or BGR) as PNG bytes.
+
+    Raises:
+        ValueError: OpenCV could not encode the array.
+    """
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"cannot encode an array of shape {image.shape} and dtype {image.dtype} as PNG")
+    return data.tobytes()
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any image array to a float32 gray image in [0, 1].
 

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lettercnn.data.imagetree import encode_png, staged_tree
+from lettercnn.data.imagetree import staged_tree
 from lettercnn.data.parallel import Progress
 from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.preprocess import encode_png
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from lettercnn import preprocess
@@ -59,18 +58,6 @@ def decode_glyphs(paths: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str
         except preprocess.ImageError as err:
             failures.append((position, str(err)))
     return glyphs, failures
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """Encode a uint8 gray image as PNG bytes.
-
-    Raises:
-        ValueError: OpenCV could not encode the array.
-    """
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"cannot encode an array of shape {image.shape} and dtype {image.dtype} as PNG")
-    return data.tobytes()
 
 
 def split_alias(name: str) -> str | None:

@@ -29,10 +29,11 @@ import numpy as np
 
 from lettercnn.data.augment import train_transform
 from lettercnn.data.glyphs import GlyphSet, GlyphTransform, Splits, check_fractions
-from lettercnn.data.imagetree import encode_png, staged_tree
+from lettercnn.data.imagetree import staged_tree
 from lettercnn.data.parallel import Progress, map_chunks
 from lettercnn.data.render import Rendered, load_font_bank, render_chunk
 from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.preprocess import encode_png
 
 log = logging.getLogger(__name__)
 
