@@ -210,7 +210,8 @@ def _live_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
 
 def gui_available() -> tuple[bool, str]:
     """Whether OpenCV can open a window here, and why not."""
-    if "GUI:" in cv2.getBuildInformation() and "NONE" in cv2.getBuildInformation().split("GUI:")[1].split("\n")[0]:
+    build = cv2.getBuildInformation()
+    if "GUI:" in build and "NONE" in build.split("GUI:")[1].split("\n")[0]:
         return False, "this OpenCV build has no GUI (opencv-python-headless)"
     if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False, "no display (DISPLAY is not set)"
@@ -251,10 +252,9 @@ def frames_with_answers(
             return
         got = time.perf_counter()
         x, y, w, h = session.roi.box(frame)
-        glyph = preprocess.canonical(frame[y : y + h, x : x + w], spec=recognizer.spec, threshold=recognizer.threshold)
+        glyph = recognizer.glyph(frame[y : y + h, x : x + w])
         prepared = time.perf_counter()
-        inputs = preprocess.normalize(glyph, recognizer.spec)[None]
-        prediction = recognizer.decide(recognizer.probabilities(inputs), session.top_k, session.min_confidence)[0]
+        prediction = recognizer.classify([glyph], session.top_k, session.min_confidence)[0]
         done = time.perf_counter()
         ms = {"capture": (got - clock) * 1e3, "preprocess": (prepared - got) * 1e3, "inference": (done - prepared) * 1e3}
         shown = smoother.update(prediction.letter)

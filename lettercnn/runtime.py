@@ -140,6 +140,21 @@ class Recognizer:
             raise ModelError(f"{self.path} gives {outputs[-1]} scores but its metadata lists {len(labels)} labels")
         return labels, spec
 
+    def glyph(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+        """One image to the canonical uint8 glyph the model reads (this model's spec).
+
+        Raises:
+            preprocess.ImageError: an unreadable file or an array that is not an image.
+        """
+        return preprocess.canonical(image, spec=self.spec, threshold=self.threshold)
+
+    def classify(self, glyphs: Sequence[np.ndarray], top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
+        """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none."""
+        if not len(glyphs):
+            return []
+        inputs = np.stack([preprocess.normalize(glyph, self.spec) for glyph in glyphs])
+        return self.decide(self.probabilities(inputs), top_k, min_confidence)
+
     def prepare(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
         """One image to the model input (1, size, size), as the model was trained.
 
@@ -214,12 +229,11 @@ class Recognizer:
             if word:
                 glyphs = [crop.glyph for crop in preprocess.split_word(image, threshold=self.threshold, spec=self.spec)]
             else:
-                glyphs = [preprocess.canonical(image, spec=self.spec, threshold=self.threshold)]
+                glyphs = [self.glyph(image)]
         except preprocess.ImageError as err:
             return FileResult(file, error=str(err), ms=(time.perf_counter() - start) * 1000.0)
         prepared = time.perf_counter()
-        inputs = np.stack([preprocess.normalize(g, self.spec) for g in glyphs]) if glyphs else np.zeros((0, 1, 1, 1))
-        predictions = self.decide(self.probabilities(inputs), top_k, min_confidence) if glyphs else []
+        predictions = self.classify(glyphs, top_k, min_confidence)
         done = time.perf_counter()
         self._count(1, prepared - start, done - prepared)
         return FileResult(file, predictions, glyphs, ms=(done - start) * 1000.0)
