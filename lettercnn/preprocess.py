@@ -304,15 +304,15 @@ def glyph_mask(bright: np.ndarray, threshold: Threshold = "otsu") -> np.ndarray 
     Returns:
         A bool mask of the glyph's components (specks and frame edges dropped).
     """
-    mask = _threshold_mask(bright, threshold)
+    mask = _threshold_mask(_levels(bright), threshold)
     return None if mask is None else _keep_glyph_components(mask)
 
 
-def _threshold_mask(bright: np.ndarray, threshold: Threshold) -> np.ndarray | None:
-    """All that is brighter than the background: uint8 0/255, or ``None`` when flat."""
+def _threshold_mask(levels: np.ndarray, threshold: Threshold) -> np.ndarray | None:
+    """All that is brighter than the background (``levels``: :func:`_levels` of the
+    bright image): uint8 0/255, or ``None`` when flat."""
     if threshold not in THRESHOLDS:
         raise ValueError(f"unknown threshold {threshold!r}; expected one of {', '.join(THRESHOLDS)}")
-    levels = _levels(bright)
     low, high = _quantile(levels, 0.05), _quantile(levels, 0.995)
     if high - low < MIN_CONTRAST:
         return None
@@ -384,21 +384,23 @@ def canonical(
     """
     array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
     bright = glyph_bright(_work_size(to_gray(array)))
-    mask = glyph_mask(bright, threshold)
+    levels = _levels(bright)
+    mask = _threshold_mask(levels, threshold)
+    mask = None if mask is None else _keep_glyph_components(mask)
     if mask is None:
         return np.zeros((spec.size, spec.size), dtype=np.uint8)
-    return _glyph_image(bright, mask, spec)
+    return _glyph_image(bright, levels, mask, spec)
 
 
-def _glyph_image(bright: np.ndarray, mask: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Crop the glyph under ``mask`` (non-empty, bool) from ``bright``; fit it as uint8."""
+def _glyph_image(bright: np.ndarray, levels: np.ndarray, mask: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Crop the glyph under ``mask`` (non-empty, bool) from ``bright`` (``levels``: its
+    :func:`_levels`, already computed for the threshold); fit it as uint8."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     # Keep the anti-aliased edge of the strokes (a dilated mask), zero the rest,
     # and stretch the ink to full white so faint pencil and bold marker look alike.
     mask_u8 = mask.astype(np.uint8)
     keep = cv2.dilate(mask_u8, np.ones((3, 3), np.uint8)).astype(bool)
-    levels = _levels(bright)
     background = _quantile(levels, 0.5, 1 - mask_u8)
     ink = _quantile(levels, 0.9, mask_u8)
     glyph = np.clip((bright - background) / max(ink - background, 1e-6), 0.0, 1.0) * keep
@@ -467,7 +469,8 @@ def split_word(
     array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
     gray = to_gray(array)
     bright = glyph_bright(_work_size(gray, WORD_MAX_WORK_SIDE))
-    mask = _threshold_mask(bright, threshold)
+    levels = _levels(bright)
+    mask = _threshold_mask(levels, threshold)
     if mask is None:
         return []
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -477,7 +480,7 @@ def split_word(
     boxes = np.column_stack([left, top, right, bottom])  # (n, 4): x0, y0, x1, y1, ends exclusive
     groups = _letter_groups(boxes, stats[:, cv2.CC_STAT_AREA], mask.shape)
     scale = (gray.shape[1] / bright.shape[1], gray.shape[0] / bright.shape[0])
-    return [_cut_letter(bright, labels, boxes, members, scale, gray.shape, spec) for members in groups]
+    return [_cut_letter(bright, levels, labels, boxes, members, scale, gray.shape, spec) for members in groups]
 
 
 def _letter_groups(boxes: np.ndarray, areas: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -612,6 +615,7 @@ def _are_parts(boxes: np.ndarray, first: np.ndarray, second: np.ndarray, letter:
 
 def _cut_letter(
     bright: np.ndarray,
+    levels: np.ndarray,
     labels: np.ndarray,
     boxes: np.ndarray,
     members: np.ndarray,
@@ -624,7 +628,7 @@ def _cut_letter(
     top, left = max(0, y0 - LETTER_PAD), max(0, x0 - LETTER_PAD)
     bottom, right = min(bright.shape[0], y1 + LETTER_PAD), min(bright.shape[1], x1 + LETTER_PAD)
     mask = np.isin(labels[top:bottom, left:right], members + 1)
-    glyph = _glyph_image(bright[top:bottom, left:right], mask, spec)
+    glyph = _glyph_image(bright[top:bottom, left:right], levels[top:bottom, left:right], mask, spec)
     scale_x, scale_y = scale
     box_x0, box_y0 = int(np.floor(x0 * scale_x)), int(np.floor(y0 * scale_y))
     box_x1 = min(shape[1], int(np.ceil(x1 * scale_x)))
