@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from lettercnn import preprocess
-from lettercnn.runtime import Prediction, Recognizer
+from lettercnn.runtime import Prediction, Recognizer, check_top_k
 
 # The default region of interest: a centred box this fraction of the shorter side.
 ROI_FRACTION = 0.5
@@ -123,14 +123,8 @@ def open_source(source: str) -> Iterator[np.ndarray]:
 def _capture(source: int | str, name: str) -> cv2.VideoCapture:
     """Open a VideoCapture with OpenCV's own logging silenced: a missing camera makes
     its backends print several warnings; our one-line error says it better."""
-    from cv2.utils import logging as cv_logging
-
-    level = cv_logging.getLogLevel()
-    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
-    try:
+    with preprocess.quiet_opencv():
         capture = cv2.VideoCapture(source)
-    finally:
-        cv_logging.setLogLevel(level)
     if not capture.isOpened():
         capture.release()
         raise CameraError(f"could not open {name} (not connected, busy, or not a video OpenCV decodes)")
@@ -239,6 +233,9 @@ class Session:
     roi: Roi = field(default_factory=Roi)
     smooth: int = 5
     max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        check_top_k(self.top_k)
 
 
 def frames_with_answers(

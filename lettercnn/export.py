@@ -348,12 +348,7 @@ def _rebuild(payload: Mapping[str, Any], conv: str, checkpoint_file: Path) -> Le
     """
     from lettercnn.nn.model import LetterCNN
 
-    try:
-        model = LetterCNN.from_config({**payload["model_config"], "conv": conv})
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except (TypeError, RuntimeError) as err:
-        raise ValueError(f"{checkpoint_file} does not hold a LetterCNN: {str(err).splitlines()[0]}") from None
-    return model.eval()
+    return LetterCNN.from_payload(payload, checkpoint_file, conv=conv).eval()  # type: ignore[arg-type]
 
 
 def _fold_batch_norm(model: LetterCNN) -> LetterCNN:

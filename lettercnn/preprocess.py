@@ -19,7 +19,9 @@ grayscale, polarity and threshold, then gives each letter the same crop and fit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -53,6 +55,9 @@ MAX_WORK_SIDE = 512
 # Images smaller than this (shorter side) are enlarged first so thresholds and
 # morphology have something to work on.
 MIN_WORK_SIDE = 24
+# Below this range of gray levels (on a 0..1 scale) an image is flat: there is no
+# polarity to tell, and stretching such a range to 0..255 would overflow float32.
+MIN_POLARITY_RANGE = 1e-6
 
 # Word mode (:func:`split_word`).
 # A word is wide, so it is analysed at up to this longest side: an 8-letter word
@@ -167,10 +172,28 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageError(f"cannot read {file}: {err.strerror or err}") from None
     if data.size == 0:
         raise ImageError(f"cannot read {file}: the file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with quiet_opencv():  # a truncated PNG makes libpng warn on stderr; our error says it
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise ImageError(f"cannot read {file}: not an image OpenCV can decode (or truncated)")
     return image
+
+
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines (decoder and capture warnings) for a block.
+
+    Our errors say what went wrong in one line; OpenCV's warnings on stderr would
+    add lines a user or a log parser cannot act on.
+    """
+    from cv2.utils import logging as cv_logging
+
+    level = cv_logging.getLogLevel()
+    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv_logging.setLogLevel(level)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -195,14 +218,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     Raises:
         ImageError: a shape or dtype that is not an image.
     """
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ImageError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ImageError(f"image has no pixels (shape {array.shape})")
-    scaled = _to_unit(array)
+    scaled = _to_unit(_image_array(image))
     if scaled.ndim == 2:
         return scaled
     color = scaled[:, :, :3]
@@ -210,6 +226,39 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if scaled.shape[2] == 4:
         gray = _composite_alpha(gray, scaled[:, :, 3])
     return gray.astype(np.float32)
+
+
+def _image_array(image: np.ndarray) -> np.ndarray:
+    """The array as (H, W), (H, W, 3) or (H, W, 4) with pixels; (H, W, 1) is squeezed.
+
+    Raises:
+        ImageError: any other shape.
+    """
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageError(f"image has no pixels (shape {array.shape})")
+    return array
+
+
+def _work_gray(image: np.ndarray, max_side: int) -> np.ndarray:
+    """:func:`to_gray` at the analysis size (see :func:`_work_size`).
+
+    A huge 8- or 16-bit image (what files decode to) is shrunk *before* the float
+    conversion: a 10000x10000 scan would otherwise take 400 MB of float32 per channel
+    and a second of arithmetic, all thrown away by the shrink. INTER_AREA on the
+    integers averages the same pixels as on the floats, to within a rounding step.
+    """
+    array = _image_array(image)
+    height, width = array.shape[:2]
+    if max(height, width) > max_side and array.dtype in (np.uint8, np.uint16):
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        array = cv2.resize(np.ascontiguousarray(array), size, interpolation=cv2.INTER_AREA)
+    return _work_size(to_gray(array), max_side)
 
 
 def _to_unit(array: np.ndarray) -> np.ndarray:
@@ -253,7 +302,7 @@ def glyph_bright(gray: np.ndarray) -> np.ndarray:
     """
     ring = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     low, high = float(gray.min()), float(gray.max())
-    if high - low <= 0:
+    if high - low < MIN_POLARITY_RANGE:
         return gray
     stretched = ((gray - low) * (255.0 / (high - low))).astype(np.uint8)
     otsu, _ = cv2.threshold(stretched, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -383,7 +432,7 @@ def canonical(
         ImageError: unreadable file or an array that is not an image.
     """
     array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
-    bright = glyph_bright(_work_size(to_gray(array)))
+    bright = glyph_bright(_work_gray(array, MAX_WORK_SIDE))
     levels = _levels(bright)
     mask = _threshold_mask(levels, threshold)
     mask = None if mask is None else _keep_glyph_components(mask)
@@ -466,9 +515,8 @@ def split_word(
         ImageError: unreadable file or an array that is not an image.
         ValueError: an unknown ``threshold``.
     """
-    array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
-    gray = to_gray(array)
-    bright = glyph_bright(_work_size(gray, WORD_MAX_WORK_SIDE))
+    array = _image_array(load_image(image) if isinstance(image, (str, os.PathLike)) else image)
+    bright = glyph_bright(_work_gray(array, WORD_MAX_WORK_SIDE))
     levels = _levels(bright)
     mask = _threshold_mask(levels, threshold)
     if mask is None:
@@ -479,8 +527,9 @@ def split_word(
     right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
     boxes = np.column_stack([left, top, right, bottom])  # (n, 4): x0, y0, x1, y1, ends exclusive
     groups = _letter_groups(boxes, stats[:, cv2.CC_STAT_AREA], mask.shape)
-    scale = (gray.shape[1] / bright.shape[1], gray.shape[0] / bright.shape[0])
-    return [_cut_letter(bright, levels, labels, boxes, members, scale, gray.shape, spec) for members in groups]
+    height, width = array.shape[:2]  # boxes are given in the original image's pixels
+    scale = (width / bright.shape[1], height / bright.shape[0])
+    return [_cut_letter(bright, levels, labels, boxes, members, scale, (height, width), spec) for members in groups]
 
 
 def _letter_groups(boxes: np.ndarray, areas: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ nothing but the file.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,15 @@ from lettercnn.preprocess import InputSpec, Threshold
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_MODEL = ASSETS / "lettercnn.onnx"
+# The int8 twin of a model sits beside it: model.onnx -> model.int8.onnx (`letters export --int8`).
+INT8_SUFFIX = ".int8.onnx"
 UNKNOWN = "?"
 # Inputs per onnxruntime call when predicting many images: large enough to amortise
 # the call, small enough to keep the batch in cache.
 BATCH = 64
-
+# What onnxruntime puts before the reason in its messages, e.g.
+# "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from m.onnx failed:".
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?\s*")
 
 
 class ModelError(ValueError):
@@ -71,11 +76,64 @@ class Timing:
 
 
 def _onnx_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions onnxruntime raises for a bad model file."""
+    """The exceptions onnxruntime raises for a bad model file or a run it cannot do."""
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    names = ("Fail", "InvalidProtobuf", "InvalidGraph", "NoSuchFile", "InvalidArgument", "NotImplemented")
+    names = (
+        "Fail", "InvalidProtobuf", "InvalidGraph", "NoSuchFile", "InvalidArgument", "NotImplemented",
+        "RuntimeException",
+    )  # fmt: skip
     return tuple(getattr(state, name) for name in names if hasattr(state, name))
+
+
+def _ort_reason(error: BaseException) -> str:
+    """onnxruntime's reason, on one line, without its error-code prefix."""
+    lines = str(error).strip().splitlines()
+    reason = _ORT_PREFIX.sub("", lines[0]).strip() if lines else ""
+    return reason or type(error).__name__
+
+
+def check_top_k(top_k: int) -> None:
+    """Refuse a ``top_k`` below 1: the answer itself is the first of the top k.
+
+    A ``top_k`` above the model's number of classes is not an error: every class is
+    listed (asking for 99 alternatives means "all of them").
+
+    Raises:
+        ValueError: ``top_k`` < 1.
+    """
+    if top_k < 1:
+        raise ValueError(f"--top-k must be at least 1 (the answer itself is the first), got {top_k}")
+
+
+def no_glyph() -> Prediction:
+    """The answer for a blank image (an empty page, a flat frame): no letter, confidence 0.
+
+    A model forced to answer on an all-black input still picks some letter with a
+    fair probability; that guess says nothing, so it is not made.
+    """
+    return Prediction(UNKNOWN, 0.0, [])
+
+
+def int8_path(model: str | os.PathLike[str]) -> Path:
+    """Where the int8 twin of an fp32 model goes: ``model.onnx`` -> ``model.int8.onnx``."""
+    path = Path(model)
+    return path.with_name(path.name.removesuffix(".onnx") + INT8_SUFFIX)
+
+
+def choose_model(model: str | os.PathLike[str] | None, int8: bool) -> Path:
+    """The model file for ``--model`` and ``--int8``: the given (or shipped) model, or its int8 twin.
+
+    Raises:
+        ModelError: ``int8`` and there is no int8 twin beside the model.
+    """
+    path = Path(model) if model is not None else DEFAULT_MODEL
+    if not int8 or path.name.endswith(INT8_SUFFIX):
+        return path
+    twin = int8_path(path)
+    if not twin.is_file():
+        raise ModelError(f"no int8 model beside {path}: {twin} not found; make it with `letters export --int8`")
+    return twin
 
 
 class Recognizer:
@@ -108,6 +166,8 @@ class Recognizer:
         if not self.path.is_file():
             hint = " (the package was installed without its model)" if model is None else ""
             raise ModelError(f"model not found: {self.path}{hint}")
+        if self.path.stat().st_size == 0:
+            raise ModelError(f"{self.path} is not a model onnxruntime can load: the file is empty")
         options = ort.SessionOptions()
         if threads is not None:
             if threads < 1:
@@ -117,12 +177,14 @@ class Recognizer:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except _onnx_errors() as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise ModelError(f"{self.path} is not a model onnxruntime can load: {first}") from None
+            raise ModelError(
+                f"{self.path} is not a model onnxruntime can load (not ONNX, or truncated): {_ort_reason(err)}"
+            ) from None
         self.metadata = decode(self.session.get_modelmeta().custom_metadata_map)
         self.labels, self.spec = self._read_metadata(assume_letters)
         self.threshold = threshold
         self.input_name = self.session.get_inputs()[0].name
+        self.batch = self._check_input()
         self.timing = Timing()
 
     def _read_metadata(self, assume_letters: bool) -> tuple[list[str], InputSpec]:
@@ -136,9 +198,35 @@ class Recognizer:
         spec_data = self.metadata.get(META_INPUT)
         spec = InputSpec.from_dict(spec_data) if isinstance(spec_data, dict) else preprocess.DEFAULT_SPEC
         outputs = self.session.get_outputs()[0].shape
+        if len(outputs) != 2:
+            raise ModelError(f"{self.path} gives an output of shape {outputs}; expected (N, {len(labels)}) scores")
         if isinstance(outputs[-1], int) and outputs[-1] != len(labels):
             raise ModelError(f"{self.path} gives {outputs[-1]} scores but its metadata lists {len(labels)} labels")
         return labels, spec
+
+    def _check_input(self) -> int:
+        """The model must take what preprocessing gives: float (N, channels, size, size).
+
+        Returns:
+            Inputs per onnxruntime call: :data:`BATCH`, or 1 for a model fixed to batch 1.
+
+        Raises:
+            ModelError: another input shape or type (a model for other images).
+        """
+        model_input = self.session.get_inputs()[0]
+        wanted = (self.spec.channels, self.spec.size, self.spec.size)
+        shape = model_input.shape
+        fixed = [(dim, want) for dim, want in zip(shape[1:], wanted) if isinstance(dim, int)]
+        batch = shape[0] if shape and isinstance(shape[0], int) else None
+        if len(shape) != 4 or any(dim != want for dim, want in fixed) or batch not in (None, 1):
+            raise ModelError(
+                f"{self.path} takes input {model_input.name!r} of shape {shape}; lettercnn feeds "
+                f"(N, {', '.join(map(str, wanted))}) images (its input spec: {self.spec.size}x{self.spec.size}, "
+                f"{self.spec.channels} channel)"
+            )
+        if model_input.type != "tensor(float)":
+            raise ModelError(f"{self.path} takes {model_input.type} input; lettercnn feeds tensor(float)")
+        return BATCH if batch is None else 1
 
     def glyph(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
         """One image to the canonical uint8 glyph the model reads (this model's spec).
@@ -149,11 +237,23 @@ class Recognizer:
         return preprocess.canonical(image, spec=self.spec, threshold=self.threshold)
 
     def classify(self, glyphs: Sequence[np.ndarray], top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
-        """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none."""
-        if not len(glyphs):
-            return []
-        inputs = np.stack([preprocess.normalize(glyph, self.spec) for glyph in glyphs])
-        return self.decide(self.probabilities(inputs), top_k, min_confidence)
+        """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none.
+
+        A blank glyph (all black: preprocessing found no glyph) is answered
+        :func:`no_glyph` without running the model.
+
+        Raises:
+            ValueError: ``top_k`` < 1.
+            ModelError: onnxruntime failed to run the model.
+        """
+        check_top_k(top_k)
+        inked = [index for index, glyph in enumerate(glyphs) if glyph.any()]
+        predictions = [no_glyph() for _ in glyphs]
+        if inked:
+            inputs = np.stack([preprocess.normalize(glyphs[index], self.spec) for index in inked])
+            for index, prediction in zip(inked, self.decide(self.probabilities(inputs), top_k, min_confidence)):
+                predictions[index] = prediction
+        return predictions
 
     def prepare(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
         """One image to the model input (1, size, size), as the model was trained.
@@ -164,11 +264,19 @@ class Recognizer:
         return preprocess.to_input(image, spec=self.spec, threshold=self.threshold)
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (n, classes) for prepared inputs (n, 1, size, size)."""
+        """Softmax probabilities (n, classes) for prepared inputs (n, 1, size, size).
+
+        Raises:
+            ModelError: onnxruntime failed to run the model on them.
+        """
         batch = np.ascontiguousarray(inputs, dtype=np.float32)
         rows = []
-        for start in range(0, len(batch), BATCH):
-            logits = self.session.run(None, {self.input_name: batch[start : start + BATCH]})[0]
+        for start in range(0, len(batch), self.batch):
+            chunk = batch[start : start + self.batch]
+            try:
+                logits = self.session.run(None, {self.input_name: chunk})[0]
+            except _onnx_errors() as err:
+                raise ModelError(f"{self.path} failed on inputs of shape {chunk.shape}: {_ort_reason(err)}") from None
             rows.append(_softmax(logits))
         return np.concatenate(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
 
@@ -190,21 +298,21 @@ class Recognizer:
 
         Raises:
             preprocess.ImageError: an image cannot be read (the whole call fails; use
-                :meth:`prepare` per image to go on past bad files).
+                :meth:`read_file` per file to go on past bad files).
+            ValueError: ``top_k`` < 1.
         """
         single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
         batch = [images] if single else list(images)
         start = time.perf_counter()
-        inputs = np.stack([self.prepare(image) for image in batch]) if batch else np.zeros((0, 1, 1, 1))
+        glyphs = [self.glyph(image) for image in batch]
         prepared = time.perf_counter()
-        predictions = self.decide(self.probabilities(inputs), top_k, min_confidence)
+        predictions = self.classify(glyphs, top_k, min_confidence)
         self._count(len(batch), prepared - start, time.perf_counter() - prepared)
         return predictions[0] if single else predictions
 
     def decide(self, probabilities: np.ndarray, top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
-        """Predictions from rows of probabilities."""
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        """Predictions from rows of probabilities; ``top_k`` above the classes lists them all."""
+        check_top_k(top_k)
         k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
         results = []
         for row in probabilities:
@@ -220,7 +328,12 @@ class Recognizer:
         """Read one file: a single letter, or with ``word`` every letter left to right.
 
         Never raises for a bad image: an unreadable file comes back with ``error``
-        set, so a batch goes on with the other files.
+        set, so a batch goes on with the other files. A blank image is read as
+        :func:`no_glyph` (``"?"``, confidence 0).
+
+        Raises:
+            ValueError: ``top_k`` < 1.
+            ModelError: onnxruntime failed to run the model.
         """
         file = Path(path)
         start = time.perf_counter()
@@ -309,6 +422,16 @@ def find_images(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], l
         if len(found) == before:
             unmatched.append(str(raw))
     return list(found), unmatched
+
+
+def unmatched_reason(raw: str | os.PathLike[str]) -> str:
+    """Why an input of :func:`find_images` gave no image, as ``"<input>: <reason>"``."""
+    path = Path(raw)
+    if path.is_dir():
+        return f"{raw}: no image files in this folder (searched recursively for {', '.join(preprocess.IMG_EXTENSIONS)})"
+    if any(ch in str(raw) for ch in "*?["):
+        return f"{raw}: the pattern matches no file"
+    return f"{raw}: no such file or folder"
 
 
 def _is_image(path: Path) -> bool:

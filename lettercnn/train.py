@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from lettercnn.fileio import atomic_path, write_json
+from lettercnn.fileio import atomic_path, remove_stale_temps, write_json
 from lettercnn.labels import LETTERS, NUM_CLASSES
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -558,6 +558,8 @@ def _load_resume_state(run: str | os.PathLike[str]) -> tuple[Path, dict[str, Any
     from lettercnn.nn.model import load_checkpoint
 
     run_dir, last = resolve_run(run)
+    for stale in remove_stale_temps(run_dir):  # a run killed while writing leaves one
+        log.info("removed %s, left by a write that was killed", stale.name)
     state = load_checkpoint(last)
     if "optimizer" not in state or "train_config" not in state:
         raise ValueError(f"{last} holds no training state to resume")
@@ -958,14 +960,19 @@ def evaluate_checkpoint(
         FileNotFoundError: no checkpoint or no data folder.
         ValueError: not a lettercnn checkpoint; a bad image tree; a bad device.
     """
-    from lettercnn.nn.model import LetterCNN, load_checkpoint
+    from lettercnn.nn.model import LetterCNN, load_checkpoint, resolve_checkpoint
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    payload = load_checkpoint(checkpoint)
+    file = resolve_checkpoint(checkpoint)
+    payload = load_checkpoint(file)
     target = resolve_device(device)
-    model = LetterCNN.from_config(payload["model_config"])
-    model.load_state_dict(payload["state_dict"])
+    model = LetterCNN.from_payload(payload, file)
+    if model.config.num_classes != NUM_CLASSES:
+        raise ValueError(
+            f"{file} scores {model.config.num_classes} classes; "
+            f"the letters are {NUM_CLASSES} ({''.join(LETTERS)})"
+        )
     dataset, source = _evaluation_set(Path(data), payload.get("train_config"))
     result = evaluate(model.to(target), dataset, target, batch_size=batch_size)
     return dataclasses.replace(result, source=source)

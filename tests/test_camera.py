@@ -137,3 +137,16 @@ def test_live_reader_drops_stale_frames_when_inference_is_slow(tmp_path: Path) -
         seen.append(frame)
         time.sleep(0.02)  # a slow model: the reader decodes far faster than this
     assert 1 <= len(seen) < frames  # stale frames were dropped, not queued
+
+
+def test_soak_benchmark_runs_end_to_end_on_a_short_video() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--frames", "60", "--early", "20"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "frame    20: peak RSS" in result.stdout and "frame    60: peak RSS" in result.stdout
+    assert "2 changes of answer" in result.stdout  # A, B, C: 25 frames each

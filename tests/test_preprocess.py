@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -178,27 +180,69 @@ def test_non_image_shapes_raise_image_error():
             canonical(array)
 
 
-IMAGES = st.one_of(
-    hnp.arrays(
-        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_, np.int32]),
-        shape=st.one_of(
-            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=64),
-            st.tuples(st.integers(1, 48), st.integers(1, 48), st.sampled_from([1, 3, 4])),
-        ),
-        elements={"allow_nan": True, "allow_infinity": True} ,
+# Every dtype an image array may come in (files decode to uint8/uint16; arrays from
+# other code to anything), and every shape: 0-sized, 1x1, thin lines, 1-D and 4-D,
+# 1 to 5 channels.
+FUZZ_DTYPES = [np.uint8, np.uint16, np.float32, np.float64, np.float16, np.bool_, np.int8, np.int32, np.int64]
+IMAGES = hnp.arrays(
+    dtype=st.sampled_from(FUZZ_DTYPES),
+    shape=st.one_of(
+        hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40),
+        st.tuples(st.integers(0, 64), st.integers(0, 64), st.integers(1, 5)),
+        st.tuples(st.integers(1, 3), st.integers(100, 900)),  # a thin line, lying
+        st.tuples(st.integers(100, 900), st.integers(1, 3), st.sampled_from([1, 3, 4])),  # standing, in colour
     ),
+    elements={"allow_nan": True, "allow_infinity": True},  # NaN, inf, negative and huge floats
+)
+# What a refused array is told: the shapes or dtypes that are images.
+CLEAR_REASONS = (
+    "expected an image of shape (H, W), (H, W, 3) or (H, W, 4)", "image has no pixels", "unsupported image dtype"
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(IMAGES)
 def test_any_array_gives_a_finite_input_or_a_clear_error(image):
-    try:
-        out = to_input(image)
-    except ImageError:
-        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-value warnings on the way either
+        try:
+            out = to_input(image)
+        except ValueError as error:
+            assert isinstance(error, ImageError) and any(reason in str(error) for reason in CLEAR_REASONS), error
+            return
     assert out.shape == (1, 32, 32) and out.dtype == np.float32
     assert np.isfinite(out).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(IMAGES)
+def test_any_array_splits_into_letter_glyphs_or_a_clear_error(image):
+    try:
+        crops = preprocess.split_word(image)
+    except ImageError as error:
+        assert any(reason in str(error) for reason in CLEAR_REASONS), error
+        return
+    height, width = image.shape[:2]
+    for crop in crops:
+        x, y, w, h = crop.box
+        assert crop.glyph.shape == (32, 32) and crop.glyph.dtype == np.uint8
+        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
+
+
+def test_a_huge_image_is_shrunk_before_it_becomes_float():
+    """A 10000x10000 scan: 100 MB as uint8, 400 MB more as float32, 1.2 GB more in colour."""
+    import tracemalloc
+
+    huge = np.full((10_000, 10_000), 230, np.uint8)
+    cv2.putText(huge, "M", (3000, 7000), cv2.FONT_HERSHEY_SIMPLEX, 100, 0, 300)
+    tracemalloc.start()
+    try:
+        glyph = canonical(huge)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.0f} MB"  # was 800 MB: the float copy and its clip
+    assert np.array_equal(glyph, canonical(cv2.resize(huge, (512, 512), interpolation=cv2.INTER_AREA)))
 
 
 def test_a_dark_table_edge_and_vignette_do_not_flip_the_page():

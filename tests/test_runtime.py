@@ -135,3 +135,19 @@ def test_base_install_without_torch_recognizes_with_the_shipped_model(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert '"letter": "R"' in result.stdout
+
+
+def test_a_blank_image_reads_as_a_question_mark_with_confidence_0():
+    recognizer = Recognizer()  # the shipped model: any model would guess some letter on a blank
+    blank, white, letter = np.zeros((50, 50), np.uint8), np.full((50, 50), 255, np.uint8), letter_image("K")
+    answers = recognizer.predict([blank, letter, white], top_k=3)
+    assert [a.letter for a in answers] == ["?", "K", "?"]
+    assert answers[0] == Prediction("?", 0.0, []) == answers[2]
+    assert len(answers[1].top_k) == 3
+
+
+def test_top_k_below_1_is_refused_and_above_the_classes_lists_them_all():
+    recognizer = Recognizer()
+    with pytest.raises(ValueError, match="--top-k must be at least 1"):
+        recognizer.predict(letter_image(), top_k=0)
+    assert len(recognizer.predict(letter_image(), top_k=99).top_k) == len(LETTERS)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,15 @@ from lettercnn.train import (
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Tiny synthetic runs: 8/1/1 images per letter, a few seconds per epoch on 2 cores.
 TINY = {"per_letter": 10, "epochs": 2, "batch_size": 32, "seed": 0}
+# `letters train` with the TINY settings, in a real process (the interpreter running the tests).
+TINY_TRAIN_COMMAND = [
+    sys.executable, "-c", "from lettercnn.cli import app; app(prog_name='letters')", "train",
+    "--per-letter", str(TINY["per_letter"]), "--epochs", str(TINY["epochs"]),
+    "--batch-size", str(TINY["batch_size"]), "--seed", str(TINY["seed"]), "--name", "tiny",
+]  # fmt: skip
+# How long a subprocess run may take to finish its first epoch, and how often we look.
+FIRST_EPOCH_TIMEOUT_S = 300
+POLL_S = 0.05
 
 
 def tiny_config(runs_dir: Path, **overrides: object) -> TrainConfig:
@@ -238,3 +252,93 @@ def test_short_training_learns_the_letters(tmp_path: Path) -> None:
     config = TrainConfig(per_letter=40, epochs=4, batch_size=32, lr=3e-3, runs_dir=str(tmp_path))
     result = fit(config)
     assert result.best_val_acc >= 0.80, [r.val_acc for r in result.history]
+
+
+def same_threads() -> dict[str, str]:
+    """The environment for a child that computes like this process: as many torch threads
+    (sums split over other thread counts round differently)."""
+    return {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
+def start_tiny_training(runs_dir: Path) -> subprocess.Popen[str]:
+    """`letters train` with the TINY settings in a child process, run folder ``runs_dir/tiny``."""
+    command = [*TINY_TRAIN_COMMAND, "--runs-dir", str(runs_dir)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=same_threads())
+
+
+def wait_until_inside_epoch_2(process: subprocess.Popen[str], run: Path) -> None:
+    """Return a third of an epoch after epoch 1 ended (loss.png is an epoch's last file)."""
+    deadline = time.monotonic() + FIRST_EPOCH_TIMEOUT_S
+    while not (run / LOSS_PLOT).exists():
+        if process.poll() is not None:
+            pytest.fail(f"training ended before its first epoch did: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no epoch finished within {FIRST_EPOCH_TIMEOUT_S} s")
+        time.sleep(POLL_S)
+    time.sleep(json.loads((run / HISTORY_FILE).read_text())[0]["seconds"] / 3)
+
+
+def assert_holds_epoch_1(run: Path) -> None:
+    """best.pt and last.pt load and hold epoch 1; history.json has its one record."""
+    assert torch.load(run / LAST_CHECKPOINT, weights_only=True)["epoch"] == 1
+    assert torch.load(run / BEST_CHECKPOINT, weights_only=True)["epoch"] == 1
+    assert [r["epoch"] for r in json.loads((run / HISTORY_FILE).read_text())] == [1]
+    assert not (run / METRICS_FILE).exists()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_keeps_the_checkpoints_and_resume_matches_an_unbroken_run(
+    finished_run: RunResult, tmp_path: Path
+) -> None:
+    run = tmp_path / "tiny"
+    process = start_tiny_training(tmp_path)
+    wait_until_inside_epoch_2(process, run)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert_holds_epoch_1(run)
+
+    resume = [*TINY_TRAIN_COMMAND[:4], "--resume", str(run)]
+    resumed = subprocess.run(resume, capture_output=True, text=True, timeout=600, env=same_threads())
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 1/2" in resumed.stdout
+    history = [EpochRecord(**record) for record in json.loads((run / HISTORY_FILE).read_text())]
+    same_training(history, finished_run.history)  # measured: equal to the last bit, on one machine
+    metrics = json.loads((run / METRICS_FILE).read_text())
+    assert metrics["test"]["accuracy"] == pytest.approx(finished_run.test.accuracy)
+
+
+@pytest.mark.slow
+def test_sigint_mid_epoch_keeps_last_pt_and_exits_130_with_one_line(finished_run: RunResult, tmp_path: Path) -> None:
+    run = tmp_path / "tiny"
+    process = start_tiny_training(tmp_path)
+    wait_until_inside_epoch_2(process, run)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == [
+        f"Interrupted: last.pt keeps 1/2 finished epochs; continue with: letters train --resume {run}"
+    ]
+    assert_holds_epoch_1(run)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = torch.save
+
+    def disk_full_after_epoch_1(payload: dict, path: Path) -> None:
+        if payload.get("epoch") == 1 and "optimizer" in payload:  # last.pt after epoch 1
+            Path(path).write_bytes(b"PK\x03\x04 half a checkpoint")
+            raise OSError(28, "No space left on device")
+        real_save(payload, path)
+
+    monkeypatch.setattr(torch, "save", disk_full_after_epoch_1)
+    with pytest.raises(OSError, match="No space left"):
+        fit(tiny_config(tmp_path, epochs=1))
+    run = tmp_path / "tiny"
+    assert torch.load(run / LAST_CHECKPOINT, weights_only=True)["epoch"] == 0  # written before epoch 1
+    assert torch.load(run / BEST_CHECKPOINT, weights_only=True)["epoch"] == 1
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")], "temporary files left behind"

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +32,8 @@ from lettercnn.nn.conv import Conv2d
 
 ConvImpl = Literal["img2col", "torch"]
 CHECKPOINT_NAMES = ("best.pt", "last.pt")
+# Weight names listed in an error about a checkpoint of another architecture.
+NAMES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,68 @@ class LetterCNN(nn.Module):
             ValueError: the file is not a lettercnn checkpoint.
         """
         payload = load_checkpoint(path, map_location)
-        config = dict(payload["model_config"])
-        if conv is not None:
-            config["conv"] = conv
-        model = cls.from_config(config)
+        return cls.from_payload(payload, resolve_checkpoint(path), conv=conv).eval()
+
+    @classmethod
+    def from_payload(
+        cls, payload: Mapping[str, Any], source: str | os.PathLike[str], *, conv: ConvImpl | None = None
+    ) -> LetterCNN:
+        """Rebuild the model a checkpoint payload (:func:`load_checkpoint`) describes, weights loaded.
+
+        Args:
+            payload: the checkpoint's dict, with ``model_config`` and ``state_dict``.
+            source: the checkpoint file, named in errors.
+            conv: override the convolution implementation.
+
+        Returns:
+            The model, in training mode.
+
+        Raises:
+            ValueError: the config builds no LetterCNN, or the weights are another
+                architecture's (missing, unexpected or differently shaped tensors).
+        """
+        config = payload["model_config"]
+        try:
+            model = cls.from_config({**config, **({"conv": conv} if conv is not None else {})})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source} does not hold a LetterCNN: its model_config is not one ({err})") from None
+        mismatch = _weights_mismatch(model.state_dict(), payload["state_dict"])
+        if mismatch:
+            raise ValueError(
+                f"{source} holds the weights of another architecture, not of the LetterCNN its model_config "
+                f"describes{_describe(model)}: {mismatch}"
+            )
         model.load_state_dict(payload["state_dict"], strict=True)
-        return model.eval()
+        return model
+
+
+def _describe(model: LetterCNN) -> str:
+    """' (batch_norm=True, 26 classes)': what the checkpoint's model_config asked for."""
+    return f" (batch_norm={model.config.batch_norm}, {model.config.num_classes} classes)"
+
+
+def _weights_mismatch(expected: Mapping[str, Tensor], given: object) -> str:
+    """How a state dict differs from the model's, in one line; "" when it fits."""
+    if not isinstance(given, Mapping):
+        return f"its state_dict is a {type(given).__name__}, not a mapping of tensors"
+
+    def listed(names: list[str]) -> str:
+        more = f", ... {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+        return ", ".join(names[:NAMES_SHOWN]) + more
+
+    missing = [name for name in expected if name not in given]
+    unexpected = [str(name) for name in given if name not in expected]
+    reshaped = [
+        f"{name} {tuple(getattr(given[name], 'shape', ()))} for {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in given and tuple(getattr(given[name], "shape", ())) != tuple(tensor.shape)
+    ]
+    parts = [
+        f"{len(names)} {what} ({listed(names)})"
+        for what, names in (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped))
+        if names
+    ]
+    return "; ".join(parts)
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
@@ -177,10 +237,17 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         ValueError: not a lettercnn checkpoint (unreadable, or missing its config).
     """
     file = resolve_checkpoint(path)
+    # torch.save writes a zip archive; anything else (a truncated file, an image, text)
+    # is refused here, before torch's unpickler meets bytes it reports with odd errors.
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"{file} is not a readable checkpoint: not a torch.save archive (empty, truncated, or another kind of file)"
+        )
     try:
         payload = torch.load(file, map_location=map_location, weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{file} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{file} is not a readable checkpoint: {reason}") from None
     if not isinstance(payload, dict) or "model_config" not in payload or "state_dict" not in payload:
         raise ValueError(f"{file} is not a lettercnn checkpoint (no model_config/state_dict)")
     return payload
