@@ -1,0 +1,224 @@
+"""What the report looks at: the trained model, its test images, and what it computes on them.
+
+The test images are the ones :func:`lettercnn.train.evaluate_checkpoint` scores: with
+``data``, the images :func:`lettercnn.train._evaluation_set` picks from that tree;
+without it, the run's own test split, rebuilt from the checkpoint's training config
+(an image tree it trained on, or the built-in synthetic letters, re-rendered from the
+same seed and sample stream, so they are exactly the images ``metrics.json`` scored).
+
+One pass over the test set keeps, per image, the 256-d feature after
+Linear -> BN1d -> ReLU, the 26 logits, and the entropies of the input and of each conv
+block's output (see :mod:`lettercnn.report.entropy`); the conv blocks' activations are
+too large to keep (~600 kB per image) and are reduced to their entropies batch by batch.
+
+torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lettercnn import preprocess
+from lettercnn.labels import NUM_CLASSES
+from lettercnn.report.entropy import feature_entropy, image_entropy
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from lettercnn.nn.model import LetterCNN
+    from lettercnn.train import TrainConfig
+
+# Called as progress(step, done, total) while a slow step runs; no Rich here.
+ReportProgress = Callable[[str, int, int], None]
+STEP_DATA = "rendering test letters"
+STEP_FEATURES = "extracting features"
+
+# Images per forward pass: the five blocks' activations take 0.6 MB per image, and their
+# histograms several times that in temporaries, so 64 keeps the pass under ~0.5 GB.
+FEATURE_BATCH_SIZE = 64
+# synthetic_splits' shares, which train.fit renders the synthetic set with: the test
+# split is round(per_letter * TEST_FRACTION) samples of each letter from the "test" stream.
+SYNTHETIC_TEST_FRACTION = 0.1
+# Names of the five conv blocks, in order, as the report shows them.
+BLOCK_NAMES = ("block 1", "block 2", "block 3", "block 4", "block 5")
+
+
+@dataclass(frozen=True)
+class TestImages:
+    """Labelled canonical glyphs and a line saying where they came from.
+
+    Attributes:
+        glyphs: uint8 ``(n, 32, 32)``, white on black, as :func:`preprocess.canonical` makes them.
+        targets: int64 ``(n,)`` class indices.
+        source: e.g. ``"the synthetic test split (40 per letter, seed 0)"``.
+    """
+
+    glyphs: np.ndarray
+    targets: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class Features:
+    """The model's view of every test image.
+
+    Attributes:
+        hidden: float32 ``(n, 256)``, after Linear -> BN1d -> ReLU.
+        logits: float32 ``(n, 26)``.
+        input_entropy: ``(n,)`` nats, see :func:`~lettercnn.report.entropy.image_entropy`.
+        block_entropy: ``(n, 5)`` nats, see :func:`~lettercnn.report.entropy.feature_entropy`.
+        block_zeros: ``(n, 5)`` share of each block's activations that are exactly 0.
+        block_shapes: ``(channels, height, width)`` of each block's output.
+    """
+
+    hidden: np.ndarray
+    logits: np.ndarray
+    input_entropy: np.ndarray
+    block_entropy: np.ndarray
+    block_zeros: np.ndarray
+    block_shapes: list[tuple[int, int, int]]
+
+
+def load_model(checkpoint: str | os.PathLike[str], device: str) -> tuple[LetterCNN, dict[str, Any]]:
+    """The trained model in eval mode on ``device``, and its checkpoint payload.
+
+    Built with the ``nn.Conv2d`` twin of our img2col convolution: the same state dict,
+    the same outputs (to float rounding), about twice as fast on a CPU.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: not a lettercnn checkpoint, the weights of another architecture, or
+            a model of other classes than the 26 letters.
+    """
+    from lettercnn.nn.model import LetterCNN, load_checkpoint, resolve_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    model = LetterCNN.from_payload(payload, resolve_checkpoint(checkpoint), conv="torch")
+    if model.config.num_classes != NUM_CLASSES:
+        raise ValueError(f"{checkpoint} scores {model.config.num_classes} classes; the letters are {NUM_CLASSES}")
+    return model.to(device).eval(), payload
+
+
+def load_test_images(
+    train_config: Mapping[str, Any] | None,
+    data: str | os.PathLike[str] | None,
+    progress: ReportProgress,
+) -> TestImages:
+    """The labelled test images of a run (see the module docstring for which).
+
+    Args:
+        train_config: the checkpoint's ``train_config``; None for a bare checkpoint.
+        data: an image tree to take the test images from instead; None: the run's own.
+        progress: called while synthetic letters are rendered.
+
+    Returns:
+        The images, their labels and where they came from.
+
+    Raises:
+        FileNotFoundError: the data folder does not exist.
+        ValueError: no data given and the checkpoint does not say what it trained on;
+            a bad image tree.
+    """
+    from lettercnn import train as training
+
+    if data is not None:
+        root = Path(data)
+    elif train_config is None:
+        raise ValueError("the checkpoint does not say what data it was trained on; pass --data DIR")
+    else:
+        config = training.TrainConfig.from_dict(train_config)
+        if config.data is None:
+            return _synthetic_test_split(config, progress)
+        root = Path(config.data)
+    dataset, source = training._evaluation_set(root, train_config)
+    return TestImages(np.asarray(dataset.glyphs), np.asarray(dataset.targets, dtype=np.int64), source)
+
+
+def _synthetic_test_split(config: TrainConfig, progress: ReportProgress) -> TestImages:
+    """The test split ``synthetic_splits`` made for a run on the built-in letters."""
+    from lettercnn.data import SyntheticLetters
+
+    per_letter = round(config.per_letter * SYNTHETIC_TEST_FRACTION)
+    if per_letter < 1:
+        raise ValueError(f"the run's synthetic set ({config.per_letter} per letter) had no test split; pass --data DIR")
+    letters = SyntheticLetters(
+        per_letter,
+        seed=config.seed,
+        split="test",
+        fonts_dir=config.fonts_dir,
+        progress=lambda done, total: progress(STEP_DATA, done, total),
+    )
+    source = f"the run's synthetic test split ({per_letter} per letter, seed {config.seed})"
+    return TestImages(letters.glyphs, letters.targets, source)
+
+
+def model_inputs(glyphs: np.ndarray) -> np.ndarray:
+    """Canonical uint8 glyphs ``(n, 32, 32)`` -> normalised float32 inputs ``(n, 1, 32, 32)``."""
+    return np.stack([preprocess.normalize(glyph) for glyph in glyphs])
+
+
+def extract_features(
+    model: LetterCNN,
+    glyphs: np.ndarray,
+    progress: ReportProgress,
+    *,
+    batch_size: int = FEATURE_BATCH_SIZE,
+) -> Features:
+    """Run the model over the glyphs and keep what the report needs (see :class:`Features`).
+
+    Args:
+        model: in eval mode.
+        glyphs: uint8 ``(n, 32, 32)``.
+        progress: called after each batch.
+        batch_size: images per forward pass.
+
+    Returns:
+        The features, logits and entropies of every glyph.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    captured: dict[str, torch.Tensor] = {}
+    # The classifier's input is the 256-d feature (dropout is the identity in eval mode).
+    hook = model.fc2.register_forward_pre_hook(lambda _module, args: captured.__setitem__("hidden", args[0]))
+    parts: dict[str, list[np.ndarray]] = {"hidden": [], "logits": [], "entropy": [], "zeros": []}
+    shapes: list[tuple[int, int, int]] = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(glyphs), batch_size):
+                x = torch.from_numpy(model_inputs(glyphs[start : start + batch_size])).to(device)  # (b, 1, 32, 32)
+                # Two passes of the conv stack: conv_features for the blocks, forward for the
+                # logits (and, through the hook, the 256-d feature), so neither is re-derived here.
+                blocks = model.conv_features(x)  # 5 x (b, c, h, w)
+                shapes = [(block.shape[1], block.shape[2], block.shape[3]) for block in blocks]
+                parts["logits"].append(model(x).cpu().numpy())  # (b, 26)
+                parts["hidden"].append(captured["hidden"].cpu().numpy())  # (b, 256)
+                activations = [block.flatten(1).cpu().numpy() for block in blocks]
+                parts["entropy"].append(np.stack([feature_entropy(a) for a in activations], axis=1))  # (b, 5)
+                parts["zeros"].append(np.stack([(a == 0).mean(axis=1) for a in activations], axis=1))  # (b, 5)
+                progress(STEP_FEATURES, min(start + batch_size, len(glyphs)), len(glyphs))
+    finally:
+        hook.remove()
+    joined = {key: np.concatenate(value) for key, value in parts.items()}
+    return Features(
+        joined["hidden"], joined["logits"], image_entropy(glyphs), joined["entropy"], joined["zeros"], shapes
+    )
+
+
+def first_feature_maps(model: LetterCNN, glyph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The outputs of conv blocks 1 and 2 (conv -> BN -> ReLU) for one glyph.
+
+    Returns:
+        float32 ``(32, 32, 32)`` and ``(64, 32, 32)``: channel, row, column.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        x = torch.from_numpy(model_inputs(glyph[None])).to(device)  # (1, 1, 32, 32)
+        blocks = model.conv_features(x)
+    return blocks[0][0].cpu().numpy(), blocks[1][0].cpu().numpy()
