@@ -1,0 +1,480 @@
+"""The timing harness behind ``letters bench``: every inference path, side by side.
+
+One row per path and thread count, all on the same weights and the same inputs::
+
+    torch eager, our img2col Conv2d      (needs torch and a checkpoint)
+    torch eager, nn.Conv2d               (same weights; needs torch and a checkpoint)
+    onnxruntime fp32                     (the exported model)
+    onnxruntime int8                     (its static QDQ twin, if there is one)
+
+Each row: latency at batch 1 (median and 90th percentile over many runs, after a
+warm-up), throughput at the large batch (images/s from the median), model size,
+top-1 accuracy on labelled validation images, and the speed-up over the first row.
+Beside them: large fp32 matrix products at the same thread count, taking turns with
+the paths (the machine's GEMM speed, to say how close the network's GFLOP/s come to
+it), and the cold start of ``letters recognize one.png`` as a subprocess (wall time
+and peak RSS). The paths take turns too (see :func:`time_side_by_side`), so the ratios
+hold on a machine whose speed drifts.
+
+This module is on the runtime side: it imports torch only for the torch rows, and
+skips them with a note when torch is not installed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from lettercnn import preprocess
+from lettercnn.runtime import DEFAULT_MODEL, Recognizer, int8_path
+
+# Multiply-adds of one LetterCNN forward pass (5 convolutions and 2 linear layers);
+# tests/test_model.py counts them from the model.
+NETWORK_MACS = 93.1e6
+DEFAULT_BATCHES = (1, 64)
+DEFAULT_THREADS = (1, 2)
+# Batch-1 timing: a warm-up, then this many timed calls per path.
+WARMUP_RUNS = 20
+MIN_RUNS = 200
+# Large-batch timing: fewer, longer calls.
+LARGE_WARMUP_RUNS = 2
+LARGE_MIN_RUNS = 20
+# The paths take turns this many times (see time_side_by_side).
+ROUNDS = 10
+# The reference GEMM: (n x n) @ (n x n) in fp32, best of a few runs.
+MATMUL_N = 2048
+MATMUL_OPSET = 18
+MATMUL_IR = 8
+MATMUL_ORT = "onnxruntime MatMul"
+MATMUL_TORCH = "torch.mm"
+COLD_START_RUNS = 9
+P90 = 0.9
+# Where `letters bench` looks for the checkpoint of the shipped model (a source checkout).
+DEFAULT_CHECKPOINT = Path("models/bn-dropout0")
+
+TORCH_IMG2COL = "torch eager, img2col Conv2d"
+TORCH_NN = "torch eager, nn.Conv2d"
+ORT_FP32 = "onnxruntime fp32"
+ORT_INT8 = "onnxruntime int8"
+
+
+class Timing(NamedTuple):
+    """Milliseconds per call: the median and 90th percentile (typical), and the fastest (peak)."""
+
+    median: float
+    p90: float
+    best: float
+
+
+@dataclass
+class Row:
+    """One inference path at one thread count.
+
+    Attributes:
+        path: which path (see the module doc).
+        threads: intra-op threads.
+        latency_ms: batch size -> milliseconds per call.
+        size_bytes: model file size (the checkpoint for torch rows).
+        accuracy: top-1 accuracy on the validation images, 0..1; None if not measured.
+        note: why a row was skipped, or anything odd.
+    """
+
+    path: str
+    threads: int
+    latency_ms: dict[int, Timing] = field(default_factory=dict)
+    size_bytes: int | None = None
+    accuracy: float | None = None
+    note: str = ""
+
+    def images_per_s(self, batch: int) -> float | None:
+        """Throughput at ``batch`` from the median latency."""
+        timing = self.latency_ms.get(batch)
+        return None if timing is None else batch / (timing[0] / 1e3)
+
+    def gflops(self, batch: int, *, peak: bool = False) -> float | None:
+        """Network GFLOP/s at ``batch`` (2 FLOPs per multiply-add), from the median or the fastest call."""
+        timing = self.latency_ms.get(batch)
+        if timing is None:
+            return None
+        return batch * 2 * NETWORK_MACS / ((timing.best if peak else timing.median) / 1e3) / 1e9
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """``letters recognize one.png`` in a fresh process.
+
+    Attributes:
+        wall_s: median wall time, seconds.
+        peak_rss_mb: the largest peak resident set of the runs, MB.
+        runs: how many runs.
+    """
+
+    wall_s: float
+    peak_rss_mb: float
+    runs: int
+
+
+@dataclass
+class BenchResult:
+    """Everything ``letters bench`` measured.
+
+    Attributes:
+        rows: one per path and thread count, in table order.
+        batches: the batch sizes timed.
+        matmul_gflops: threads -> {engine: GFLOP/s} of the reference fp32 GEMMs (fastest run: the peak).
+        cold_start: the recognize cold start, or None if skipped.
+        validation: where the accuracy images came from ('' if none).
+        notes: skipped paths and why.
+    """
+
+    rows: list[Row]
+    batches: tuple[int, ...]
+    matmul_gflops: dict[int, dict[str, float]]
+    cold_start: ColdStart | None
+    validation: str
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures, with throughput, GFLOP/s and ratios spelled out."""
+        rows = []
+        for row in self.rows:
+            item = asdict(row)
+            item["latency_ms"] = {str(b): timing._asdict() for b, timing in row.latency_ms.items()}
+            item["images_per_s"] = {str(b): row.images_per_s(b) for b in row.latency_ms}
+            item["gflops"] = {str(b): row.gflops(b) for b in row.latency_ms}
+            item["peak_gflops"] = {str(b): row.gflops(b, peak=True) for b in row.latency_ms}
+            item["speedup"] = {str(b): self.speedup(row, b) for b in row.latency_ms}
+            rows.append(item)
+        return {
+            "rows": rows, "batches": list(self.batches), "network_macs": NETWORK_MACS,
+            "matmul_gflops": {str(t): g for t, g in self.matmul_gflops.items()},
+            "cold_start": None if self.cold_start is None else asdict(self.cold_start),
+            "validation": self.validation, "notes": self.notes,
+        }  # fmt: skip
+
+    def baseline(self, threads: int) -> Row | None:
+        """The first measured row at ``threads``: what the ratios are relative to."""
+        return next((row for row in self.rows if row.threads == threads and row.latency_ms), None)
+
+    def speedup(self, row: Row, batch: int) -> float | None:
+        """How many times faster than the baseline row of the same thread count, at ``batch``."""
+        base = self.baseline(row.threads)
+        if base is None or batch not in base.latency_ms or batch not in row.latency_ms:
+            return None
+        return base.latency_ms[batch][0] / row.latency_ms[batch][0]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Preprocessed inputs float32 (N, 1, 32, 32), their classes (N,), and their source."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class InferencePath:
+    """One inference path ready to time: its name, ``predict(inputs) -> logits`` and size."""
+
+    name: str
+    predict: Callable[[np.ndarray], np.ndarray]
+    size_bytes: int
+
+
+def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = ROUNDS) -> list[Timing]:
+    """Time every path at ``batch``, interleaved: each round gives each path its share of calls.
+
+    A machine that slows down for a while (another tenant, a frequency change) then
+    slows every path alike, so the ratios between paths hold even when the absolute
+    times drift.
+    """
+    inputs = np.random.default_rng(0).standard_normal((batch, 1, 32, 32), dtype=np.float32)
+    large = batch > 1
+    warmup, runs = (LARGE_WARMUP_RUNS, LARGE_MIN_RUNS) if large else (WARMUP_RUNS, MIN_RUNS)
+    per_round = max(1, -(-runs // rounds))  # ceil
+    samples: list[list[float]] = [[] for _ in paths]
+    for path in paths:
+        for _ in range(warmup):
+            path.predict(inputs)
+    for _ in range(rounds):
+        for path, times in zip(paths, samples):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                path.predict(inputs)
+                times.append(time.perf_counter() - start)
+    return [
+        Timing(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples
+    ]
+
+
+def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: Labelled | None) -> float | None:
+    """Top-1 accuracy of ``predict`` (inputs -> logits) on ``val``, in chunks."""
+    if val is None or not len(val.targets):
+        return None
+    chunks = [predict(val.inputs[i : i + 256]) for i in range(0, len(val.inputs), 256)]
+    return float(np.mean(np.concatenate(chunks).argmax(axis=1) == val.targets))
+
+
+def onnx_path(name: str, model: Path, threads: int) -> InferencePath:
+    """An onnxruntime model on ``threads`` intra-op threads."""
+    recognizer = Recognizer(model, threads)
+    session, input_name = recognizer.session, recognizer.input_name
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        return session.run(None, {input_name: inputs})[0]
+
+    return InferencePath(name, predict, model.stat().st_size)
+
+
+def torch_paths(checkpoint: Path, threads: int) -> list[InferencePath]:
+    """The checkpoint in torch eager mode, once with each convolution (same weights)."""
+    import torch
+
+    from lettercnn.nn.model import LetterCNN, resolve_checkpoint
+
+    torch.set_num_threads(threads)
+    file = resolve_checkpoint(checkpoint)
+    paths = []
+    for name, conv in ((TORCH_IMG2COL, "img2col"), (TORCH_NN, "torch")):
+        model = LetterCNN.from_checkpoint(file, conv=conv).eval()
+
+        def predict(inputs: np.ndarray, model: Any = model) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(inputs)).numpy()
+
+        paths.append(InferencePath(name, predict, file.stat().st_size))
+    return paths
+
+
+def measure(
+    paths: Sequence[InferencePath], threads: int, batches: Sequence[int], val: Labelled | None,
+    references: Sequence[InferencePath] = (),
+) -> tuple[list[Row], dict[str, float]]:  # fmt: skip
+    """Rows for ``paths`` on ``threads`` threads, and the reference GEMMs' peak GFLOP/s.
+
+    The references (see :func:`reference_gemms`) take turns with the paths at the
+    largest batch, so the network's GFLOP/s and theirs meet the machine in one state.
+    """
+    large = max(batches)
+    timings = {batch: time_side_by_side([*paths, *(references if batch == large else ())], batch) for batch in batches}
+    rows = [
+        Row(path.name, threads, {batch: timings[batch][i] for batch in batches}, path.size_bytes,
+            _accuracy(path.predict, val))
+        for i, path in enumerate(paths)
+    ]  # fmt: skip
+    flops = 2 * MATMUL_N**3
+    gemm = {ref.name: flops / (timing.best / 1e3) / 1e9 for ref, timing in zip(references, timings[large][len(paths) :])}
+    return rows, gemm
+
+
+def reference_gemms(threads: int) -> list[InferencePath]:
+    """Large fp32 matrix products to set the network's GFLOP/s against, on ``threads`` threads.
+
+    onnxruntime's own MatMul (the GEMM its convolutions build on; the graph is built with
+    the ``onnx`` package) and ``torch.mm`` (MKL/oneDNN), each where installed: the
+    training extra brings both, a runtime-only install neither.
+    """
+    n = MATMUL_N
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    found = []
+    try:
+        from onnx import TensorProto, helper
+    except ImportError:
+        pass
+    else:
+        import onnxruntime as ort
+
+        tensors = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+        graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", tensors[:2], tensors[2:])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MATMUL_OPSET)], ir_version=MATMUL_IR)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        found.append(InferencePath(MATMUL_ORT, lambda _x: session.run(None, {"a": a, "b": b}), 0))
+    if _torch_available():
+        import torch
+
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        found.append(InferencePath(MATMUL_TORCH, lambda _x: torch.mm(ta, tb), 0))
+    return found
+
+
+# Runs the command in a small child and prints its wall time and peak RSS: measured from
+# this bench process, the child's ru_maxrss would include the bench's own memory, which
+# Linux counts into a child that forks and execs from it.
+_MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.perf_counter() - start
+print(done.returncode, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def cold_start(image: Path, runs: int = COLD_START_RUNS) -> ColdStart:
+    """Wall time and peak RSS of ``letters recognize image`` in a fresh process, as a user runs it.
+
+    One untimed run comes first (the OS file cache, Python's bytecode cache), then
+    ``runs`` timed ones; the median wall time and the largest peak RSS are kept.
+
+    Raises:
+        OSError: the command failed.
+    """
+    script = Path(sys.executable).with_name("letters")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "lettercnn"]
+    command += ["recognize", str(image)]
+    walls, peaks = [], []
+    for _ in range(runs + 1):
+        done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, check=True)
+        code, wall, peak_kb = done.stdout.split()
+        if int(code) != 0:
+            raise OSError(f"{' '.join(command)} failed with exit code {code}")
+        walls.append(float(wall))
+        peaks.append(int(peak_kb) / 1024)  # KB on Linux
+    return ColdStart(statistics.median(walls[1:]), max(peaks[1:]), runs)
+
+
+def sample_image(folder: Path) -> Path:
+    """A one-letter PNG in ``folder`` to cold-start on."""
+    import cv2
+
+    canvas = np.full((96, 96), 255, np.uint8)
+    cv2.putText(canvas, "R", (22, 76), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 0, 7, cv2.LINE_AA)
+    path = folder / "R.png"
+    path.write_bytes(preprocess.encode_png(canvas))
+    return path
+
+
+def folder_validation(root: Path) -> Labelled:
+    """Labelled inputs from an image tree whose folder names are letters (A/, a/, upper_a/ ...).
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ValueError: no letter folder with a readable image.
+    """
+    from lettercnn.labels import fold_label, letter_index
+    from lettercnn.runtime import find_images
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    inputs, targets = [], []
+    for file in find_images([root])[0]:
+        letter = fold_label(file.parent.name)
+        if letter is None:
+            continue
+        try:
+            inputs.append(preprocess.to_input(file))
+        except (ValueError, OSError):
+            continue
+        targets.append(letter_index(letter))
+    if not inputs:
+        raise ValueError(f"no readable image in a letter folder (A/ .. Z/) under {root}")
+    return Labelled(np.stack(inputs), np.asarray(targets), f"{len(inputs)} images under {root}")
+
+
+def model_validation(model: Path) -> Labelled | None:
+    """The validation split of the model's own run (needs the training extra); None without torch."""
+    if not _torch_available():
+        return None
+    from lettercnn.quantize import validation_inputs
+
+    val = validation_inputs(dict(Recognizer(model).session.get_modelmeta().custom_metadata_map))
+    return Labelled(val.inputs, val.targets, val.source)
+
+
+def _torch_available() -> bool:
+    """Whether the torch rows can run."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def run_bench(
+    model: Path | None = None,
+    *,
+    int8_model: Path | None = None,
+    checkpoint: Path | None = None,
+    batches: Sequence[int] = DEFAULT_BATCHES,
+    threads: Sequence[int] = DEFAULT_THREADS,
+    data: Path | None = None,
+    cold: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Time every inference path at every thread count (see the module doc).
+
+    Args:
+        model: the fp32 ``.onnx``; default the shipped model.
+        int8_model: its int8 twin; default ``<model>.int8.onnx`` if it exists.
+        checkpoint: the torch checkpoint of the same weights; default
+            :data:`DEFAULT_CHECKPOINT` if it exists. Without it (or torch) the torch rows are skipped.
+        batches: batch sizes to time; the first is the latency batch, the largest the throughput one.
+        threads: thread counts, one table each.
+        data: labelled images (letter folders) for the accuracy column; default the
+            model's own validation split when torch is installed, else none.
+        cold: also time ``letters recognize one.png`` in a fresh process.
+        progress: called with a description as each step starts.
+
+    Returns:
+        The figures.
+
+    Raises:
+        ValueError: bad batch or thread counts; an unusable model (ModelError).
+        FileNotFoundError: a file or folder that does not exist.
+    """
+    step = progress or (lambda _text: None)
+    batches, threads = _check_counts("batch", batches), _check_counts("threads", threads)
+    model = model or DEFAULT_MODEL
+    int8_model = int8_model or (int8_path(model) if int8_path(model).is_file() else None)
+    checkpoint, notes = _torch_checkpoint(checkpoint)
+    if int8_model is None:
+        notes.append(f"{ORT_INT8}: skipped, no {int8_path(model).name} (make one with `letters export --int8`)")
+    step("validation images")
+    val = folder_validation(data) if data is not None else model_validation(model)
+    rows: list[Row] = []
+    gemm: dict[int, dict[str, float]] = {}
+    for count in threads:
+        paths = torch_paths(checkpoint, count) if checkpoint is not None else []
+        paths.append(onnx_path(ORT_FP32, model, count))
+        if int8_model is not None:
+            paths.append(onnx_path(ORT_INT8, int8_model, count))
+        step(f"{len(paths)} paths side by side, {count} thread(s)")
+        measured, gemm[count] = measure(paths, count, batches, val, reference_gemms(count))
+        rows += measured
+    step("cold start")
+    start = None
+    if cold:
+        with tempfile.TemporaryDirectory(prefix="lettercnn-bench-") as folder:
+            start = cold_start(sample_image(Path(folder)))
+    return BenchResult(rows, tuple(batches), gemm, start, val.source if val else "", notes)
+
+
+def _check_counts(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    """Positive, de-duplicated, in the given order; ValueError otherwise."""
+    if not values or any(value < 1 for value in values):
+        raise ValueError(f"--{name} takes positive integers such as 1,64; got {','.join(map(str, values)) or 'nothing'}")
+    return tuple(dict.fromkeys(values))
+
+
+def _torch_checkpoint(checkpoint: Path | None) -> tuple[Path | None, list[str]]:
+    """The checkpoint for the torch rows, or None and why they are skipped."""
+    if not _torch_available():
+        return None, ["torch rows: skipped, torch is not installed (pip install 'lettercnn[train]')"]
+    if checkpoint is None:
+        if DEFAULT_CHECKPOINT.exists():
+            return DEFAULT_CHECKPOINT, []
+        return None, [f"torch rows: skipped, no checkpoint (pass --checkpoint RUN; {DEFAULT_CHECKPOINT} not found)"]
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    return checkpoint, []
