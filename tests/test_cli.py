@@ -167,8 +167,10 @@ def test_cli_import_and_help_load_no_training_libraries() -> None:
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from lettercnn.cli import app\n"
-        "assert CliRunner().invoke(app, ['train', '--help']).exit_code == 0\n"
-        "print(','.join(m for m in ('torch', 'matplotlib', 'sklearn', 'torchvision') if m in sys.modules))\n"
+        "for command in (['--help'], ['train', '--help'], ['bench', '--help'], ['report', '--help']):\n"
+        "    assert CliRunner().invoke(app, command).exit_code == 0, command\n"
+        "heavy = ('torch', 'matplotlib', 'sklearn', 'torchvision', 'onnx', 'onnxruntime')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
@@ -276,3 +278,282 @@ def test_recognize_in_a_subprocess_never_loads_torch(letter_files: Path) -> None
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert ": R " in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "LOADED"
+
+
+# --- Bad input (issue 7): one `Error:` line naming the file and the reason, the batch goes on.
+
+
+def write_bad_file(folder: Path, kind: str) -> Path:
+    """A file that is no readable image: empty, truncated PNG/JPEG, or text named .png."""
+    import cv2
+    import numpy as np
+
+    image = np.full((120, 100), 230, np.uint8)
+    cv2.putText(image, "Q", (10, 100), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
+    if kind == "empty.png":
+        data = b""
+    elif kind == "text.png":
+        data = b"just some notes, not an image\n"
+    else:
+        encoded = cv2.imencode(Path(kind).suffix, image)[1].tobytes()
+        data = encoded[: len(encoded) // 2]
+    path = folder / kind
+    path.write_bytes(data)
+    return path
+
+
+BAD_FILES = {
+    "empty.png": "the file is empty",
+    "truncated.png": "not an image OpenCV can decode (or truncated)",
+    "truncated.jpg": "not an image OpenCV can decode (or truncated)",
+    "text.png": "not an image OpenCV can decode (or truncated)",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_recognize_names_an_unreadable_file_and_reads_the_others(letter_files: Path, kind: str) -> None:
+    bad = write_bad_file(letter_files, kind)
+    result = runner.invoke(app, ["recognize", str(bad), str(letter_files / "R.png")])
+    assert_clean_error(result, 1, f"Error: cannot read {bad}: {BAD_FILES[kind]}")
+    assert f"{letter_files / 'R.png'}: R " in result.stdout
+
+
+def test_recognize_of_bad_files_in_a_subprocess_prints_only_our_error_lines(letter_files: Path) -> None:
+    """OpenCV's own decoder warnings (libpng on a truncated file) go to the real stderr."""
+    bad = [write_bad_file(letter_files, kind) for kind in BAD_FILES]
+    code = "from lettercnn.cli import app; app(prog_name='letters')"
+    args = [sys.executable, "-c", code, "recognize", *map(str, bad), str(letter_files / "R.png")]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert ": R " in result.stdout
+    assert sorted(result.stderr.strip().splitlines()) == sorted(
+        f"Error: cannot read {path}: {BAD_FILES[path.name]}" for path in bad
+    )
+
+
+def test_recognize_reads_16_bit_and_transparent_images(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    ink = cv2.imread(str(draw_letter(tmp_path / "ink.png", "R")), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "deep.png"), ink.astype(np.uint16) * 257)
+    layer = np.zeros((*ink.shape, 4), np.uint8)  # black ink on a fully transparent background
+    layer[:, :, 3] = 255 - ink
+    cv2.imwrite(str(tmp_path / "layer.png"), layer)
+    result = runner.invoke(app, ["recognize", str(tmp_path / "deep.png"), str(tmp_path / "layer.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["letter"] for line in result.stdout.splitlines()] == ["R", "R"]
+
+
+def test_recognize_answers_a_blank_image_with_a_question_mark(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    blanks = {"white.png": np.full((80, 80), 255, np.uint8), "black.png": np.zeros((80, 80), np.uint8),
+              "dot.png": np.full((1, 1), 128, np.uint8)}  # fmt: skip
+    for name, image in blanks.items():
+        cv2.imwrite(str(tmp_path / name), image)
+    result = runner.invoke(app, ["recognize", *(str(tmp_path / name) for name in blanks)])
+    assert result.exit_code == 0, result.output
+    for name in blanks:
+        assert f"{tmp_path / name}: ? 0.00  (no letter found: a blank image)" in result.stdout
+    as_json = runner.invoke(app, ["recognize", str(tmp_path / "white.png"), "--json"])
+    assert json.loads(as_json.stdout) | {"ms": 0} == {
+        "path": str(tmp_path / "white.png"), "letter": "?", "confidence": 0.0, "top_k": [], "ms": 0
+    }  # fmt: skip
+
+
+def test_recognize_reads_a_10000_pixel_square_image(tmp_path: Path) -> None:
+    import time
+
+    import cv2
+    import numpy as np
+
+    huge = np.full((10_000, 10_000), 230, np.uint8)  # a flat page compresses to ~160 kB
+    cv2.putText(huge, "M", (3000, 7000), cv2.FONT_HERSHEY_SIMPLEX, 100, 0, 300)
+    cv2.imwrite(str(tmp_path / "huge.png"), huge)
+    del huge
+    started = time.perf_counter()
+    result = runner.invoke(app, ["recognize", str(tmp_path / "huge.png")])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / 'huge.png'}: M " in result.stdout
+    assert time.perf_counter() - started < 10  # ~0.7 s on 2 cores, 0.6 s of it decoding the PNG
+
+
+def test_recognize_names_a_folder_without_images_and_an_empty_glob(tmp_path: Path, letter_files: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    result = runner.invoke(app, ["recognize", str(tmp_path / "empty"), str(tmp_path / "*.jpg"), str(letter_files)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {tmp_path / 'empty'}: no image files in this folder (searched recursively for .png, .jpg, "
+        ".jpeg, .bmp, .tif, .tiff, .webp, .pgm, .ppm, .pbm, .pnm)",
+        f"Error: {tmp_path / '*.jpg'}: the pattern matches no file",
+    ]
+    assert "R.png: R " in result.stdout and "k.png: K " in result.stdout
+
+
+def test_top_k_zero_is_one_error_line_and_above_26_lists_every_letter(letter_files: Path) -> None:
+    image = str(letter_files / "R.png")
+    for command in (["recognize", image], ["camera", "--source", str(letter_files), "--headless"]):
+        result = runner.invoke(app, [*command, "--top-k", "0"])
+        assert_clean_error(result, 1, "--top-k must be at least 1 (the answer itself is the first), got 0")
+    result = runner.invoke(app, ["recognize", image, "--top-k", "99", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(entry["letter"] for entry in json.loads(result.stdout)["top_k"]) == list(LETTERS)
+
+
+def foreign_onnx(path: Path, input_shape: list, output_shape: list) -> Path:
+    """An ONNX model from elsewhere: no lettercnn metadata, its own input and output shapes."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    size = int(np.prod(input_shape[1:]))
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [size, output_shape[-1]], np.zeros(size * output_shape[-1]))
+    flat = helper.make_tensor("flat_shape", TensorProto.INT64, [2], [0, -1])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["image", "flat_shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["scores"]),
+        ],
+        "foreign",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, output_shape)],
+        initializer=[weights, flat],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by every onnxruntime we support
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "model, extra, needle",
+    [("empty.onnx", [], "is not a model onnxruntime can load: the file is empty"),
+     ("truncated.onnx", [], "is not a model onnxruntime can load (not ONNX, or truncated): Protobuf parsing failed"),
+     ("foreign.onnx", [], "has no lettercnn metadata (labels, input missing); export it with `letters export`"),
+     ("foreign.onnx", ["--assume-letters"],
+      "takes input 'image' of shape ['N', 3, 64, 64]; lettercnn feeds (N, 1, 32, 32) images"),
+     ("ten_classes.onnx", ["--assume-letters"], "gives 10 scores but its metadata lists 26 labels")],
+)  # fmt: skip
+def test_recognize_with_a_broken_or_foreign_model_fails_cleanly(
+    letter_files: Path, tmp_path: Path, model: str, extra: list[str], needle: str
+) -> None:
+    from lettercnn.runtime import DEFAULT_MODEL
+
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "truncated.onnx").write_bytes(DEFAULT_MODEL.read_bytes()[:5000])
+    foreign_onnx(tmp_path / "foreign.onnx", ["N", 3, 64, 64], ["N", 26])
+    foreign_onnx(tmp_path / "ten_classes.onnx", ["N", 1, 32, 32], ["N", 10])
+    result = runner.invoke(app, ["recognize", str(letter_files / "R.png"), "--model", str(tmp_path / model), *extra])
+    assert_clean_error(result, 1, f"Error: {tmp_path / model} ", needle)
+
+
+def test_a_foreign_model_of_our_shape_runs_with_assume_letters(letter_files: Path, tmp_path: Path) -> None:
+    model = foreign_onnx(tmp_path / "plain.onnx", [1, 1, 32, 32], [1, 26])  # fixed batch 1 too
+    result = runner.invoke(app, ["recognize", str(letter_files), "--model", str(model), "--assume-letters", "--json"])
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(answers) == 2  # all scores 0: every letter ties at 1/26
+    assert all(a["letter"] in LETTERS and a["confidence"] == round(1 / len(LETTERS), 6) for a in answers)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize(
+    "folders, needle",
+    [([], "Couldn't find any letter folder in"), (["A", "cats"], "unknown class folders in"),
+     (["photos"], "unknown class folders in")],
+    ids=["no-folders", "unknown-name", "no-letter-folder"],
+)  # fmt: skip
+def test_a_data_root_without_letter_folders_is_one_error_line(
+    tmp_path: Path, untrained_checkpoint: Path, command: str, folders: list[str], needle: str
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in folders:
+        (root / name).mkdir()
+        draw_letter(root / name / "x.png", "A")
+    if command == "train":
+        args = ["train", "--data", str(root), "--runs-dir", str(tmp_path / "runs")]
+    else:
+        args = ["eval", str(untrained_checkpoint), "--data", str(root)]
+    result = runner.invoke(app, args)
+    assert_clean_error(result, 1, needle, str(root))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def other_checkpoints(folder: Path) -> dict[str, Path]:
+    """Checkpoints a user may hand over by mistake: truncated, a picture, another architecture."""
+    from lettercnn.nn.model import ModelConfig
+
+    folder.mkdir(exist_ok=True)
+    whole = folder / "whole.pt"
+    torch.save(checkpoint_payload(LetterCNN(batch_norm=False)), whole)
+    (folder / "truncated.pt").write_bytes(whole.read_bytes()[:3000])
+    draw_letter(folder / "picture.png", "A").rename(folder / "picture.pt")
+    mismatched = checkpoint_payload(LetterCNN(batch_norm=False))
+    mismatched["model_config"] = vars(ModelConfig(batch_norm=True)) | {"conv": "img2col"}
+    torch.save(mismatched, folder / "other_arch.pt")
+    foreign = {"model_config": {"num_classes": 26}, "state_dict": {"resnet.fc.weight": torch.zeros(2)}}
+    torch.save(foreign, folder / "resnet.pt")
+    return {name: folder / f"{name}.pt" for name in ("truncated", "picture", "other_arch", "resnet")}
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [("truncated", "is not a readable checkpoint: not a torch.save archive"),
+     ("picture", "is not a readable checkpoint: not a torch.save archive"),
+     ("other_arch", "holds the weights of another architecture, not of the LetterCNN its model_config describes "
+                    "(batch_norm=True, 26 classes): 30 missing (block1.bn.weight"),
+     ("resnet", "44 missing (block1.conv.weight, block1.conv.bias, block1.bn.weight, ... 41 more); "
+                "1 unexpected (resnet.fc.weight)")],
+)  # fmt: skip
+def test_eval_of_a_broken_or_foreign_checkpoint_is_one_error_line(
+    letters_dir: Path, tmp_path: Path, name: str, needle: str
+) -> None:
+    checkpoint = other_checkpoints(tmp_path / "ckpts")[name]
+    result = runner.invoke(app, ["eval", str(checkpoint), "--data", str(letters_dir)])
+    assert_clean_error(result, 1, f"Error: {checkpoint} ", needle)
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [("truncated", "not a torch.save archive"), ("picture", "not a torch.save archive"),
+     ("other_arch", "holds the weights of another architecture, not of the LetterCNN its model_config describes")],
+)  # fmt: skip
+def test_export_of_a_broken_or_foreign_checkpoint_is_one_error_line(tmp_path: Path, name: str, needle: str) -> None:
+    checkpoint = other_checkpoints(tmp_path / "ckpts")[name]
+    result = runner.invoke(app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(checkpoint)])
+    assert_clean_error(result, 1, f"Error: {checkpoint} ", needle)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_nan_loss_in_training_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.nn.functional as F
+
+    real_cross_entropy = F.cross_entropy
+    monkeypatch.setattr(F, "cross_entropy", lambda *a, **k: real_cross_entropy(*a, **k) * float("inf"))
+    result = runner.invoke(app, ["train", *TINY_TRAIN, "--runs-dir", str(tmp_path), "--name", "nan"])
+    assert_clean_error(
+        result, 1, f"Error: loss became inf at epoch 1, batch 1; training stopped in {tmp_path / 'nan'}. "
+        "no epoch had finished, so there is no best.pt. Try a lower learning rate (lr was 0.002)"
+    )  # fmt: skip
+
+
+def test_sigterm_stops_a_long_command_like_ctrl_c() -> None:
+    import os
+    import signal
+
+    from lettercnn.cli import terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler before the next line
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_help_shows_defaults_written_in_brackets() -> None:
+    result = runner.invoke(app, ["recognize", "--help"], env={"COLUMNS": "200"})
+    assert "[default: the shipped model]" in result.output and "[default: all cores]" in result.output

@@ -25,8 +25,9 @@ Importing this package loads nothing heavy (not even numpy) until a name is used
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lettercnn.lazy import lazy_exports
 
 # The issue's defaults: a test image for the feature maps, another for the entropy table.
 DEFAULT_IMAGE_INDEX = 100
@@ -74,15 +75,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lettercnn.report.features import STEP_DATA, STEP_FEATURES, ReportProgress
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use (PEP 562)."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

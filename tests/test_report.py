@@ -1,0 +1,275 @@
+"""Tests of lettercnn.report: the entropies against hand-computed values, and `letters report` on a tiny run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner, Result
+
+from lettercnn.cli import app
+from lettercnn.data import synthetic_splits
+from lettercnn.labels import NUM_CLASSES
+from lettercnn.nn.model import LetterCNN, checkpoint_payload
+from lettercnn.report import FIGURE_FILES, REPORT_HTML, REPORT_JSON, REPORT_MD, default_out_dir
+from lettercnn.report.entropy import (
+    counts_entropy,
+    cross_entropy,
+    entropy,
+    feature_entropy,
+    image_entropy,
+    label_entropy,
+    prediction_entropy,
+    uniform_entropy,
+)
+from lettercnn.report.features import load_test_images
+from lettercnn.report.tsne import perplexity_for, pick_samples
+from lettercnn.train import METRICS_FILE, TrainConfig, fit
+
+runner = CliRunner()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The smallest synthetic run with a test split: 10 per letter gives 8/1/1 train/val/test.
+TINY = {"per_letter": 10, "epochs": 1, "batch_size": 32, "seed": 0}
+# Asked past the 26 test images on purpose: the index wraps.
+ENTROPY_INDEX = 1390
+TSNE_SAMPLES = 20
+# (width, height) of every figure, pixels: fixed by the figure code, not by the data.
+FIGURE_SIZES = {
+    "kernels_conv0": (1060, 617),
+    "kernels_conv1": (1560, 963),
+    "feature_maps_conv0": (1890, 863),
+    "feature_maps_conv1": (1890, 1651),
+    "tsne_hidden": (960, 900),
+    "tsne_logits": (960, 900),
+    "entropy": (1200, 624),
+    "loss": (960, 540),
+    "confusion": (1080, 960),
+}
+
+
+def binary_entropy(p: float) -> float:
+    return -p * math.log(p) - (1 - p) * math.log(1 - p)
+
+
+# --- the entropies, by hand ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 26, 256])
+def test_entropy_of_a_uniform_distribution_over_n_is_ln_n(n: int) -> None:
+    assert float(entropy(np.full(n, 1 / n))) == pytest.approx(math.log(n))
+    assert uniform_entropy(n) == pytest.approx(math.log(n))
+
+
+def test_entropy_of_a_one_hot_is_zero() -> None:
+    assert float(entropy(np.eye(5)[2])) == 0.0
+    assert float(counts_entropy(np.array([0, 0, 7, 0]))) == 0.0
+
+
+def test_entropy_rejects_negative_or_unnormalised_probabilities() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        entropy(np.array([1.5, -0.5]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        entropy(np.array([0.5, 0.2]))
+
+
+@pytest.mark.parametrize("ink_pixels", [1, 256, 512, 1000])
+def test_a_two_level_image_has_the_binary_entropy_of_its_fractions(ink_pixels: int) -> None:
+    image = np.zeros((32, 32), np.uint8)
+    image.flat[:ink_pixels] = 255
+    assert float(image_entropy(image)) == pytest.approx(binary_entropy(ink_pixels / 1024))
+
+
+def test_an_image_with_every_grey_level_once_has_entropy_ln_256() -> None:
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert float(image_entropy(image)) == pytest.approx(math.log(256))
+    batch = image_entropy(np.stack([image, np.zeros_like(image)]))
+    assert batch == pytest.approx([math.log(256), 0.0])
+
+
+def test_image_entropy_takes_8_bit_images_only() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        image_entropy(np.zeros((4, 4), np.float32))
+
+
+def test_feature_entropy_is_0_for_a_constant_map_and_ln_bins_for_values_spread_evenly() -> None:
+    constant = np.full((1, 4, 16, 16), 3.5)
+    spread = (-2.0 + 7.0 * np.arange(256) / 255).repeat(4).reshape(1, 4, 16, 16)  # 4 values in each of 256 bins
+    assert feature_entropy(np.concatenate([constant, spread])) == pytest.approx([0.0, math.log(256)])
+    assert feature_entropy(spread, bins=4) == pytest.approx([math.log(4)])
+
+
+def test_feature_entropy_bins_each_image_over_its_own_range_like_numpy() -> None:
+    rng = np.random.default_rng(0)
+    maps = np.maximum(rng.normal(size=(3, 16, 8, 8)), 0) * np.array([1.0, 10.0, 0.1])[:, None, None, None]
+    for values, got in zip(maps, feature_entropy(maps)):
+        counts, _ = np.histogram(values, bins=256, range=(values.min(), values.max()))
+        assert got == pytest.approx(float(counts_entropy(counts)))
+    # The per-image range makes the number blind to the activations' scale.
+    assert feature_entropy(maps[:1] * 7.0) == pytest.approx(feature_entropy(maps[:1]))
+
+
+def test_prediction_entropy_is_ln_26_for_equal_logits_and_near_0_for_a_sure_answer() -> None:
+    logits = np.zeros((2, NUM_CLASSES))
+    logits[1, 3] = 50.0
+    uniform, sure = prediction_entropy(logits)
+    assert uniform == pytest.approx(math.log(NUM_CLASSES))
+    assert sure == pytest.approx(0.0, abs=1e-12)
+
+
+def test_label_entropy_of_balanced_labels_is_ln_26_and_of_one_letter_0() -> None:
+    assert label_entropy(np.arange(NUM_CLASSES).repeat(3), NUM_CLASSES) == pytest.approx(math.log(NUM_CLASSES))
+    assert label_entropy(np.full(10, 4), NUM_CLASSES) == 0.0
+    with pytest.raises(ValueError, match="class indices"):
+        label_entropy(np.array([0, NUM_CLASSES]), NUM_CLASSES)
+
+
+def test_cross_entropy_is_the_mean_minus_log_probability_of_the_true_class() -> None:
+    logits = np.log(np.array([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]]))
+    assert cross_entropy(logits, np.array([0, 1])) == pytest.approx((math.log(2) + math.log(4)) / 2)
+
+
+def test_tsne_maps_every_image_of_a_small_set_and_a_fixed_subset_of_a_large_one() -> None:
+    assert pick_samples(26, 2000).tolist() == list(range(26))
+    subset = pick_samples(1000, 50)
+    assert len(set(subset.tolist())) == 50 and subset.tolist() == sorted(subset.tolist())
+    assert subset.tolist() == pick_samples(1000, 50).tolist()
+    assert perplexity_for(2000) == 30.0 and perplexity_for(13) == 4.0
+    with pytest.raises(ValueError, match="at least"):
+        pick_samples(26, 2)
+
+
+def test_the_synthetic_test_split_is_rebuilt_exactly_as_training_made_it() -> None:
+    config = TrainConfig(**TINY).to_dict()
+    rebuilt = load_test_images(config, None, lambda *_: None)
+    made = synthetic_splits(TINY["per_letter"], seed=TINY["seed"]).test
+    assert np.array_equal(rebuilt.glyphs, made.glyphs)
+    assert np.array_equal(rebuilt.targets, made.targets)
+
+
+# --- `letters report` on a tiny run ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny finished run: 26 test images."""
+    runs = tmp_path_factory.mktemp("runs")
+    return fit(TrainConfig(**TINY, runs_dir=str(runs), name="tiny")).run_dir
+
+
+@pytest.fixture(scope="module")
+def reported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    """`letters report` on the tiny run, and its report folder."""
+    out = tmp_path_factory.mktemp("report") / "tiny"
+    args = ["report", "--checkpoint", str(tiny_run), "--out", str(out), "--image-index", "3",
+            "--entropy-index", str(ENTROPY_INDEX), "--tsne-samples", str(TSNE_SAMPLES), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result, out
+
+
+def test_report_command_prints_the_entropy_table_and_the_page(reported: tuple[Result, Path]) -> None:
+    result, out = reported
+    assert "Entropy (nats)" in result.stdout
+    for row in ("input image", "conv block 5", "prediction", "random guess (ln 26)", "model cross-entropy"):
+        assert row in result.stdout
+    assert result.stdout.strip().splitlines()[-1].endswith(str(out / REPORT_HTML))
+
+
+def test_every_figure_is_a_png_of_the_expected_size(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    assert set(FIGURE_FILES) == set(FIGURE_SIZES)
+    for key, name in FIGURE_FILES.items():
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC), name
+        size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))  # the IHDR chunk
+        assert size == FIGURE_SIZES[key], name
+
+
+def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run: Path) -> None:
+    _, out = reported
+    report = json.loads((out / REPORT_JSON).read_text())
+    assert {
+        "units", "checkpoint", "run", "data_source", "test_images", "accuracy", "run_accuracy", "feature_image",
+        "entropy_image", "test_set", "tsne_samples", "tsne_requested", "tsne_perplexity", "figures", "seconds",
+        "reference", "block_shapes",
+    } <= set(report)  # fmt: skip
+    assert report["units"] == "nats" and report["run"] == "tiny" and report["test_images"] == NUM_CLASSES
+    image = report["entropy_image"]
+    assert set(image) == {"index", "requested_index", "true_letter", "letter", "confidence", "input", "blocks",
+                          "prediction"}  # fmt: skip
+    assert image["requested_index"] == ENTROPY_INDEX and image["index"] == ENTROPY_INDEX % NUM_CLASSES
+    assert len(image["blocks"]) == 5 and 0 < image["confidence"] <= 1
+    assert report["feature_image"]["index"] == 3
+    test_set = report["test_set"]
+    assert set(test_set) == {"input", "blocks", "prediction", "random_guess", "labels", "cross_entropy",
+                             "input_zeros", "block_zeros"}  # fmt: skip
+    assert test_set["random_guess"] == pytest.approx(math.log(NUM_CLASSES))
+    assert test_set["labels"] == pytest.approx(math.log(NUM_CLASSES))  # one test image per letter
+    for value in [test_set["input"], *test_set["blocks"], image["input"], *image["blocks"]]:
+        assert 0 <= value <= math.log(256)
+    metrics = json.loads((tiny_run / METRICS_FILE).read_text())["test"]
+    assert test_set["cross_entropy"] == pytest.approx(metrics["loss"], rel=1e-3)  # the same images as training scored
+    assert report["accuracy"] == pytest.approx(metrics["accuracy"]) == pytest.approx(report["run_accuracy"])
+    assert report["tsne_samples"] == TSNE_SAMPLES and report["figures"] == FIGURE_FILES
+
+
+def test_report_html_embeds_every_figure_and_names_no_url(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    page = (out / REPORT_HTML).read_text()
+    assert "http://" not in page and "https://" not in page
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert sorted(base64.b64decode(data) for data in embedded) == sorted(
+        (out / name).read_bytes() for name in FIGURE_FILES.values()
+    )
+    assert not re.search(r'(src|href)="(?!data:|#)', page), "a link or source that is not embedded"
+    assert "nats" in page and "Kernels" in page and "t-SNE" in page and "<table>" in page
+
+
+def test_report_md_shows_the_pngs_beside_it(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    markdown = (out / REPORT_MD).read_text()
+    for name in FIGURE_FILES.values():
+        assert f"]({name})" in markdown
+    assert "| conv block 1 |" in markdown
+
+
+def test_report_leaves_no_temporary_files(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_report_goes_into_the_run_folder_by_default(tiny_run: Path) -> None:
+    assert default_out_dir(tiny_run) == tiny_run / "report"
+    assert default_out_dir(tiny_run / "best.pt") == tiny_run / "report"
+
+
+def test_report_on_a_missing_checkpoint_is_one_clean_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--checkpoint", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().startswith("Error: ") and "nothing" in result.stderr
+
+
+def test_report_of_a_checkpoint_that_does_not_say_its_data_asks_for_data(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.save(checkpoint_payload(LetterCNN()), path)
+    result = runner.invoke(app, ["report", "--checkpoint", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: the checkpoint does not say what data it was trained on; pass --data DIR"
+
+
+def test_report_of_another_architectures_weights_is_one_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    payload = checkpoint_payload(LetterCNN())
+    payload["state_dict"].pop("fc2.bias")
+    torch.save(payload, path)
+    result = runner.invoke(app, ["report", "--checkpoint", str(path), "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("Error: ") and "another architecture" in result.stderr
