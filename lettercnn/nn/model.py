@@ -110,13 +110,13 @@ class LetterCNN(nn.Module):
         f5 = self.drop5(self.block5(p4)) + p4  # (b, 128, 8, 8)
         return [f1, f2, f3, f4, f5]
 
-    def embed(self, x: Tensor) -> Tensor:
-        """The 256-d feature after Linear -> BN1d -> ReLU (before dropout)."""
-        f5 = self.conv_features(x)[-1]
-        return torch.relu(self.bn_fc(self.fc1(f5.flatten(1))))  # (b, 256)
+    def head(self, f5: Tensor) -> tuple[Tensor, Tensor]:
+        """From block 5's output: the 256-d feature after Linear -> BN1d -> ReLU, and the logits."""
+        hidden = torch.relu(self.bn_fc(self.fc1(f5.flatten(1))))  # (b, 256)
+        return hidden, self.fc2(self.drop_fc(hidden))  # (b, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.drop_fc(self.embed(x)))  # (b, num_classes)
+        return self.head(self.conv_features(x)[-1])[1]  # (b, num_classes)
 
     @classmethod
     def from_config(cls, config: ModelConfig | dict[str, Any]) -> LetterCNN:

@@ -182,27 +182,20 @@ def extract_features(
     import torch
 
     device = next(model.parameters()).device
-    captured: dict[str, torch.Tensor] = {}
-    # The classifier's input is the 256-d feature (dropout is the identity in eval mode).
-    hook = model.fc2.register_forward_pre_hook(lambda _module, args: captured.__setitem__("hidden", args[0]))
     parts: dict[str, list[np.ndarray]] = {"hidden": [], "logits": [], "entropy": [], "zeros": []}
     shapes: list[tuple[int, int, int]] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(glyphs), batch_size):
-                x = torch.from_numpy(model_inputs(glyphs[start : start + batch_size])).to(device)  # (b, 1, 32, 32)
-                # Two passes of the conv stack: conv_features for the blocks, forward for the
-                # logits (and, through the hook, the 256-d feature), so neither is re-derived here.
-                blocks = model.conv_features(x)  # 5 x (b, c, h, w)
-                shapes = [(block.shape[1], block.shape[2], block.shape[3]) for block in blocks]
-                parts["logits"].append(model(x).cpu().numpy())  # (b, 26)
-                parts["hidden"].append(captured["hidden"].cpu().numpy())  # (b, 256)
-                activations = [block.flatten(1).cpu().numpy() for block in blocks]
-                parts["entropy"].append(np.stack([feature_entropy(a) for a in activations], axis=1))  # (b, 5)
-                parts["zeros"].append(np.stack([(a == 0).mean(axis=1) for a in activations], axis=1))  # (b, 5)
-                progress(STEP_FEATURES, min(start + batch_size, len(glyphs)), len(glyphs))
-    finally:
-        hook.remove()
+    with torch.inference_mode():
+        for start in range(0, len(glyphs), batch_size):
+            x = torch.from_numpy(model_inputs(glyphs[start : start + batch_size])).to(device)  # (b, 1, 32, 32)
+            blocks = model.conv_features(x)  # 5 x (b, c, h, w)
+            hidden, logits = model.head(blocks[-1])  # the rest of forward: (b, 256), (b, 26)
+            shapes = [(block.shape[1], block.shape[2], block.shape[3]) for block in blocks]
+            parts["logits"].append(logits.cpu().numpy())
+            parts["hidden"].append(hidden.cpu().numpy())
+            activations = [block.flatten(1).cpu().numpy() for block in blocks]
+            parts["entropy"].append(np.stack([feature_entropy(a) for a in activations], axis=1))  # (b, 5)
+            parts["zeros"].append(np.stack([(a == 0).mean(axis=1) for a in activations], axis=1))  # (b, 5)
+            progress(STEP_FEATURES, min(start + batch_size, len(glyphs)), len(glyphs))
     joined = {key: np.concatenate(value) for key, value in parts.items()}
     return Features(
         joined["hidden"], joined["logits"], image_entropy(glyphs), joined["entropy"], joined["zeros"], shapes
