@@ -458,8 +458,12 @@ def _glyph_image(bright: np.ndarray, levels: np.ndarray, mask: np.ndarray, spec:
 
 
 def normalize(glyph: np.ndarray, spec: InputSpec = DEFAULT_SPEC) -> np.ndarray:
-    """Canonical uint8 glyph (size, size) -> float32 (1, size, size) model input."""
-    return ((glyph.astype(np.float32) / 255.0 - spec.mean) / spec.std)[None, :, :]
+    """Canonical uint8 glyphs (..., size, size) -> float32 model inputs (..., 1, size, size).
+
+    One glyph (size, size) gives one input (1, size, size); a stack (n, size, size)
+    gives a batch (n, 1, size, size).
+    """
+    return ((glyph.astype(np.float32) / 255.0 - spec.mean) / spec.std)[..., None, :, :]
 
 
 def to_input(

@@ -310,7 +310,7 @@ def calibration_inputs(calib: str | os.PathLike[str] | None, metadata: dict[str,
         config = _train_config(metadata)
         seed = int(config.get("seed", FALLBACK_SEED)) + CALIB_SEED_OFFSET
         glyphs = _synthetic("train", CALIB_PER_LETTER, seed, config.get("fonts_dir"))
-        return _normalized(glyphs.glyphs), f"synthetic letters ({CALIB_PER_LETTER} per letter, seed {seed})"
+        return preprocess.normalize(glyphs.glyphs), f"synthetic letters ({CALIB_PER_LETTER} per letter, seed {seed})"
     return _folder_inputs(Path(calib))
 
 
@@ -351,16 +351,16 @@ def validation_inputs(metadata: dict[str, str]) -> LabelledInputs:
 
         val = load_splits(data, seed=seed, augment=False).val
         if len(val):
-            return LabelledInputs(_normalized(val.glyphs), val.targets.copy(), f"validation split of {data}")
+            return LabelledInputs(preprocess.normalize(val.glyphs), val.targets.copy(), f"validation split of {data}")
     if config and not data:
         count = _val_count(int(config.get("per_letter", 0)))
         if count:
             glyphs = _synthetic("val", count, seed, config.get("fonts_dir"))
             source = f"the run's synthetic validation split ({count} per letter, seed {seed})"
-            return LabelledInputs(_normalized(glyphs.glyphs), glyphs.targets.copy(), source)
+            return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
     glyphs = _synthetic("val", FALLBACK_VAL_PER_LETTER, FALLBACK_SEED, None)
     source = f"synthetic validation letters ({FALLBACK_VAL_PER_LETTER} per letter, seed {FALLBACK_SEED})"
-    return LabelledInputs(_normalized(glyphs.glyphs), glyphs.targets.copy(), source)
+    return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
 
 
 def _val_count(per_letter: int) -> int:
@@ -375,10 +375,4 @@ def _synthetic(split: str, per_letter: int, seed: int, fonts_dir: str | None) ->
     from lettercnn.data import SyntheticLetters
 
     return SyntheticLetters(per_letter, seed=seed, split=split, fonts_dir=fonts_dir)
-
-
-def _normalized(glyphs: np.ndarray) -> np.ndarray:
-    """uint8 glyphs (N, 32, 32) -> float32 model inputs (N, 1, 32, 32)."""
-    spec = preprocess.DEFAULT_SPEC
-    return ((glyphs.astype(np.float32) / 255.0 - spec.mean) / spec.std)[:, None]
 

@@ -260,3 +260,10 @@ def test_a_dark_table_edge_and_vignette_do_not_flip_the_page():
     photo = np.clip((light - 0.3 * ink / 255.0) * 255, 0, 255).astype(np.uint8)
     reference = canonical(draw("W", size=(240, 320), ink=0, paper=255, scale=5, thickness=16, org=(110, 190)))
     assert np.abs(canonical(photo).astype(int) - reference.astype(int)).mean() < 20
+
+
+def test_normalize_of_a_stack_is_the_stack_of_each_glyph_normalized():
+    glyphs = np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8)
+    batch = normalize(glyphs)
+    assert batch.shape == (5, 1, 32, 32) and batch.dtype == np.float32
+    assert np.array_equal(batch, np.stack([normalize(glyph) for glyph in glyphs]))

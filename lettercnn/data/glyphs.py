@@ -93,9 +93,7 @@ class GlyphSet(Dataset):
         Returns:
             ``(inputs float32 (N, 1, size, size), targets int64 (N,))``.
         """
-        spec = preprocess.DEFAULT_SPEC
-        inputs = (self.glyphs.astype(np.float32) / 255.0 - spec.mean) / spec.std
-        return torch.from_numpy(inputs[:, None]), torch.from_numpy(self.targets.copy())
+        return torch.from_numpy(preprocess.normalize(self.glyphs)), torch.from_numpy(self.targets.copy())
 
 
 def glyph_item(glyph: np.ndarray, target: int, transform: GlyphTransform | None) -> tuple[torch.Tensor, int]:

@@ -156,11 +156,6 @@ def _synthetic_test_split(config: TrainConfig, progress: ReportProgress) -> Test
     return TestImages(letters.glyphs, letters.targets, source)
 
 
-def model_inputs(glyphs: np.ndarray) -> np.ndarray:
-    """Canonical uint8 glyphs ``(n, 32, 32)`` -> normalised float32 inputs ``(n, 1, 32, 32)``."""
-    return np.stack([preprocess.normalize(glyph) for glyph in glyphs])
-
-
 def extract_features(
     model: LetterCNN,
     glyphs: np.ndarray,
@@ -186,7 +181,7 @@ def extract_features(
     shapes: list[tuple[int, int, int]] = []
     with torch.inference_mode():
         for start in range(0, len(glyphs), batch_size):
-            x = torch.from_numpy(model_inputs(glyphs[start : start + batch_size])).to(device)  # (b, 1, 32, 32)
+            x = torch.from_numpy(preprocess.normalize(glyphs[start : start + batch_size])).to(device)  # (b, 1, 32, 32)
             blocks = model.conv_features(x)  # 5 x (b, c, h, w)
             hidden, logits = model.head(blocks[-1])  # the rest of forward: (b, 256), (b, 26)
             shapes = [(block.shape[1], block.shape[2], block.shape[3]) for block in blocks]
@@ -212,6 +207,6 @@ def first_feature_maps(model: LetterCNN, glyph: np.ndarray) -> tuple[np.ndarray,
 
     device = next(model.parameters()).device
     with torch.inference_mode():
-        x = torch.from_numpy(model_inputs(glyph[None])).to(device)  # (1, 1, 32, 32)
+        x = torch.from_numpy(preprocess.normalize(glyph[None])).to(device)  # (1, 1, 32, 32)
         blocks = model.conv_features(x)
     return blocks[0][0].cpu().numpy(), blocks[1][0].cpu().numpy()
