@@ -37,6 +37,7 @@ import numpy as np
 
 from lettercnn import preprocess
 from lettercnn.fileio import write_bytes
+from lettercnn.labels import NUM_CLASSES
 from lettercnn.metadata import META_INPUT, META_TRAIN, decode, encode
 from lettercnn.runtime import int8_path
 
@@ -352,22 +353,17 @@ def validation_inputs(metadata: dict[str, str]) -> LabelledInputs:
         val = load_splits(data, seed=seed, augment=False).val
         if len(val):
             return LabelledInputs(preprocess.normalize(val.glyphs), val.targets.copy(), f"validation split of {data}")
-    if config and not data:
-        count = _val_count(int(config.get("per_letter", 0)))
-        if count:
-            glyphs = _synthetic("val", count, seed, config.get("fonts_dir"))
+    if config and not data and int(config.get("per_letter", 0)) > 0:
+        from lettercnn.data import synthetic_split
+
+        glyphs = synthetic_split("val", int(config["per_letter"]), seed=seed, fonts_dir=config.get("fonts_dir"))
+        if len(glyphs):
+            count = len(glyphs) // NUM_CLASSES
             source = f"the run's synthetic validation split ({count} per letter, seed {seed})"
             return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
     glyphs = _synthetic("val", FALLBACK_VAL_PER_LETTER, FALLBACK_SEED, None)
     source = f"synthetic validation letters ({FALLBACK_VAL_PER_LETTER} per letter, seed {FALLBACK_SEED})"
     return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
-
-
-def _val_count(per_letter: int) -> int:
-    """Validation images per letter of a synthetic run with ``per_letter`` images."""
-    from lettercnn.data.synthetic import _split_sizes
-
-    return _split_sizes(per_letter, 0.1, 0.1)["val"] if per_letter > 0 else 0
 
 
 def _synthetic(split: str, per_letter: int, seed: int, fonts_dir: str | None) -> Any:

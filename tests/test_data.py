@@ -547,3 +547,14 @@ def test_torch_free_data_modules_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_synthetic_split_renders_one_split_of_synthetic_splits_alone():
+    from lettercnn.data import synthetic_split
+
+    splits = synthetic_splits(20, seed=3, augment=False)
+    for name in ("val", "test"):
+        alone = synthetic_split(name, 20, seed=3)
+        assert np.array_equal(alone.glyphs, getattr(splits, name).glyphs)
+        assert np.array_equal(alone.targets, getattr(splits, name).targets)
+    assert len(synthetic_split("test", 4, seed=3)) == 0  # round(0.4) letters per letter: none

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Splits": "glyphs",
     "GlyphSet": "glyphs",
     "synthetic_splits": "synthetic",
+    "synthetic_split": "synthetic",
     "SyntheticLetters": "synthetic",
     "write_synthetic": "synthetic",
     "import_emnist": "emnist",
@@ -39,6 +40,7 @@ __all__ = [
     "import_emnist",
     "load_splits",
     "read_idx",
+    "synthetic_split",
     "synthetic_splits",
     "train_transform",
     "write_synthetic",
@@ -50,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lettercnn.data.folder import LetterFolder, load_splits
     from lettercnn.data.glyphs import GlyphSet, Splits
     from lettercnn.data.imagetree import IMG_EXTENSIONS
-    from lettercnn.data.synthetic import SyntheticLetters, synthetic_splits, write_synthetic
+    from lettercnn.data.synthetic import SyntheticLetters, synthetic_split, synthetic_splits, write_synthetic
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 STREAMS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 # Characters kept in file names (font names of user fonts may hold anything).
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# Shares of per_letter that synthetic_splits (and so every synthetic training run) gives
+# validation and test.
+VAL_FRACTION = 0.1
+TEST_FRACTION = 0.1
 
 
 def _check_args(per_letter: int, seed: int, split: str) -> None:
@@ -167,8 +171,8 @@ def synthetic_splits(
     *,
     seed: int = 0,
     fonts_dir: str | os.PathLike[str] | None = None,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    val_fraction: float = VAL_FRACTION,
+    test_fraction: float = TEST_FRACTION,
     augment: bool = True,
     progress: Progress | None = None,
     workers: int | None = None,
@@ -225,6 +229,39 @@ def synthetic_splits(
 def _offset_progress(progress: Progress, offset: int, total: int, done: int, _part: int) -> None:
     """Report a part's progress as progress over the whole job."""
     progress(offset + done, total)
+
+
+def synthetic_split(
+    split: str,
+    per_letter: int,
+    *,
+    seed: int = 0,
+    fonts_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> GlyphSet:
+    """One split of ``synthetic_splits(per_letter, seed=seed)``, rendered alone and not augmented.
+
+    What export, quantisation and reports need to score a synthetic run on its own
+    validation or test images without rendering the training set.
+
+    Args:
+        split: "train", "val" or "test".
+        per_letter: the run's samples per letter over the three splits.
+        seed: the run's seed.
+        fonts_dir: the run's extra fonts.
+        progress: called as ``progress(done, total)``.
+
+    Returns:
+        The same glyphs as that split of :func:`synthetic_splits` (empty if it got none).
+
+    Raises:
+        ValueError: bad arguments, as :func:`synthetic_splits`.
+    """
+    _check_args(per_letter, seed, split)
+    count = _split_sizes(per_letter, VAL_FRACTION, TEST_FRACTION)[split]
+    if count == 0:
+        return GlyphSet.empty(f"synthetic {split} seed {seed}")
+    return SyntheticLetters(count, seed=seed, split=split, fonts_dir=fonts_dir, progress=progress)
 
 
 def write_synthetic(

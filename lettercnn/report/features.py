@@ -40,9 +40,6 @@ STEP_FEATURES = "extracting features"
 # Images per forward pass: the five blocks' activations take 0.6 MB per image, and their
 # histograms several times that in temporaries, so 64 keeps the pass under ~0.5 GB.
 FEATURE_BATCH_SIZE = 64
-# synthetic_splits' shares, which train.fit renders the synthetic set with: the test
-# split is round(per_letter * TEST_FRACTION) samples of each letter from the "test" stream.
-SYNTHETIC_TEST_FRACTION = 0.1
 # Names of the five conv blocks, in order, as the report shows them.
 BLOCK_NAMES = ("block 1", "block 2", "block 3", "block 4", "block 5")
 
@@ -140,18 +137,18 @@ def load_test_images(
 
 def _synthetic_test_split(config: TrainConfig, progress: ReportProgress) -> TestImages:
     """The test split ``synthetic_splits`` made for a run on the built-in letters."""
-    from lettercnn.data import SyntheticLetters
+    from lettercnn.data import synthetic_split
 
-    per_letter = round(config.per_letter * SYNTHETIC_TEST_FRACTION)
-    if per_letter < 1:
-        raise ValueError(f"the run's synthetic set ({config.per_letter} per letter) had no test split; pass --data DIR")
-    letters = SyntheticLetters(
-        per_letter,
+    letters = synthetic_split(
+        "test",
+        config.per_letter,
         seed=config.seed,
-        split="test",
         fonts_dir=config.fonts_dir,
         progress=lambda done, total: progress(STEP_DATA, done, total),
     )
+    if not len(letters):
+        raise ValueError(f"the run's synthetic set ({config.per_letter} per letter) had no test split; pass --data DIR")
+    per_letter = len(letters) // NUM_CLASSES
     source = f"the run's synthetic test split ({per_letter} per letter, seed {config.seed})"
     return TestImages(letters.glyphs, letters.targets, source)
 
