@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lettercnn import train as training
-from lettercnn.fileio import atomic_path, write_json, write_text
+from lettercnn.fileio import write_json, write_text
 from lettercnn.train import EpochRecord, TrainConfig
 
 # The shared settings of the three runs, so that a stopped comparison resumes with them.
@@ -38,7 +38,6 @@ LOSS_CURVES = "loss_curves.png"
 DEFAULT_DIR_NAME = "experiments"
 # The dropout of variant (c), as in the original study.
 STUDY_DROPOUT = 0.3
-PLOT_DPI = training.PLOT_DPI
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,5 +327,4 @@ def save_loss_curves(rows: Sequence[ExperimentRow], path: Path) -> None:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=PLOT_DPI)
+    training.save_figure(figure, path)

@@ -869,10 +869,14 @@ def evaluate(
     return EvalResult.from_confusion(confusion.view(NUM_CLASSES, NUM_CLASSES).tolist(), loss_sum)
 
 
-def _save_figure(figure: Figure, path: Path) -> None:
-    """Write a matplotlib figure as PNG, atomically."""
+def save_figure(figure: Figure, path: str | os.PathLike[str]) -> None:
+    """Write a matplotlib figure as PNG at PLOT_DPI, atomically: every plot the tool makes.
+
+    Without matplotlib's Software tag (it names a URL, and the report's page, which
+    embeds these PNGs, holds none).
+    """
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=PLOT_DPI)
+        figure.savefig(tmp, format="png", dpi=PLOT_DPI, metadata={"Software": None})
 
 
 def save_loss_plot(history: Sequence[EpochRecord], path: str | os.PathLike[str]) -> None:
@@ -898,7 +902,7 @@ def save_loss_plot(history: Sequence[EpochRecord], path: str | os.PathLike[str])
     handles, labels = loss_axes.get_legend_handles_labels()
     acc_handles, acc_labels = acc_axes.get_legend_handles_labels()
     loss_axes.legend(handles + acc_handles, labels + acc_labels, loc="center right")
-    _save_figure(figure, Path(path))
+    save_figure(figure, path)
 
 
 def save_confusion_plot(
@@ -927,7 +931,7 @@ def save_confusion_plot(
             count = str(counts[true, predicted])
             axes.text(predicted, true, count, ha="center", va="center", fontsize=6, color="crimson")
     figure.colorbar(image, ax=axes, label="share of the true letter")
-    _save_figure(figure, Path(path))
+    save_figure(figure, path)
 
 
 def evaluate_checkpoint(

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lettercnn.fileio import atomic_path
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.report.tsne import label_positions
-from lettercnn.train import PLOT_DPI
+from lettercnn.train import PLOT_DPI, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.cm import ScalarMappable
@@ -61,12 +60,6 @@ TSNE_LETTER_SIZE = 12
 # Styles of the entropy chart's reference lines, and the space left above its bars.
 LINE_STYLES = ("--", ":", "-.")
 CHART_HEADROOM = 1.35
-
-
-def save_figure(figure: Figure, path: str | os.PathLike[str]) -> None:
-    """Write a matplotlib figure as PNG, atomically (no Software tag: it names a URL)."""
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=PLOT_DPI, metadata={"Software": None})
 
 
 def _mosaic(kernels: np.ndarray, rows: int, cols: int, zoom: int = KERNEL_ZOOM) -> np.ndarray:
