@@ -569,7 +569,7 @@ def _check_parity(data: bytes, samples: np.ndarray, reference: np.ndarray, atol:
     except load_errors as err:
         raise ExportError(f"onnxruntime {ort.__version__} cannot load the exported model: {err}") from None
     parity = tuple(
-        _compare(name, _onnx_logits(session, samples[:count]), reference[:count])
+        _compare(name, onnx_logits(session, samples[:count]), reference[:count])
         for name, count in (("batch 1", 1), (f"batch {PARITY_BATCH}", PARITY_BATCH), ("all", len(samples)))
     )
     for figures in parity:
@@ -583,7 +583,7 @@ def _check_parity(data: bytes, samples: np.ndarray, reference: np.ndarray, atol:
     return parity
 
 
-def _onnx_logits(session: Any, samples: np.ndarray) -> np.ndarray:
+def onnx_logits(session: Any, samples: np.ndarray) -> np.ndarray:
     """onnxruntime logits for ``samples`` run in batches of ``min(N, EVAL_CHUNK)``."""
     chunks = [
         session.run([OUTPUT_NAME], {INPUT_NAME: samples[start : start + EVAL_CHUNK]})[0]

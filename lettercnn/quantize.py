@@ -28,7 +28,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,7 +61,6 @@ CALIB_BATCH = 64
 # Validation when the checkpoint's own split cannot be rebuilt: the default run's split.
 FALLBACK_VAL_PER_LETTER = 40
 FALLBACK_SEED = 0
-EVAL_BATCH = 256
 # Seeds are offset so calibration images are never the validation images.
 CALIB_SEED_OFFSET = 1
 
@@ -234,27 +233,23 @@ def _load_proto(data: bytes, path: Path) -> onnx.ModelProto:
     return proto
 
 
-class _Batches:
-    """onnxruntime's CalibrationDataReader protocol over an array of inputs."""
-
-    def __init__(self, input_name: str, inputs: np.ndarray) -> None:
-        self.input_name = input_name
-        self.batches: Iterator[np.ndarray] = iter(
-            [inputs[start : start + CALIB_BATCH] for start in range(0, len(inputs), CALIB_BATCH)]
-        )
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self.batches, None)
-        return None if batch is None else {self.input_name: batch}
-
-
 def _quantize(proto: onnx.ModelProto, calib_inputs: np.ndarray) -> onnx.ModelProto:
     """Static QDQ quantisation of ``proto`` calibrated on ``calib_inputs``."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    reader = type("CalibrationReader", (_Batches, CalibrationDataReader), {})(proto.graph.input[0].name, calib_inputs)
+    class Reader(CalibrationDataReader):
+        """The calibration inputs in batches, as quantize_static reads them."""
+
+        def __init__(self, input_name: str) -> None:
+            starts = range(0, len(calib_inputs), CALIB_BATCH)
+            self.feeds = iter([{input_name: calib_inputs[start : start + CALIB_BATCH]} for start in starts])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+    reader = Reader(proto.graph.input[0].name)
     with tempfile.TemporaryDirectory(prefix="lettercnn-int8-") as tmp:
         fp32, prepared, quantized = (Path(tmp) / name for name in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save_model(proto, fp32)
@@ -282,10 +277,9 @@ def _predict(model: bytes, inputs: np.ndarray) -> np.ndarray:
     """Top-1 class of each input under onnxruntime."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    chunks = [session.run(None, {name: inputs[i : i + EVAL_BATCH]})[0] for i in range(0, len(inputs), EVAL_BATCH)]
-    return np.concatenate(chunks).argmax(axis=1)
+    from lettercnn.export import onnx_logits
+
+    return onnx_logits(ort.InferenceSession(model, providers=["CPUExecutionProvider"]), inputs).argmax(axis=1)
 
 
 def _train_config(metadata: dict[str, str]) -> dict[str, Any]:
