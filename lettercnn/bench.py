@@ -85,7 +85,6 @@ class Row:
         latency_ms: batch size -> milliseconds per call.
         size_bytes: model file size (the checkpoint for torch rows).
         accuracy: top-1 accuracy on the validation images, 0..1; None if not measured.
-        note: why a row was skipped, or anything odd.
     """
 
     path: str
@@ -93,12 +92,11 @@ class Row:
     latency_ms: dict[int, Timing] = field(default_factory=dict)
     size_bytes: int | None = None
     accuracy: float | None = None
-    note: str = ""
 
     def images_per_s(self, batch: int) -> float | None:
         """Throughput at ``batch`` from the median latency."""
         timing = self.latency_ms.get(batch)
-        return None if timing is None else batch / (timing[0] / 1e3)
+        return None if timing is None else batch / (timing.median / 1e3)
 
     def gflops(self, batch: int, *, peak: bool = False) -> float | None:
         """Network GFLOP/s at ``batch`` (2 FLOPs per multiply-add), from the median or the fastest call."""
@@ -170,7 +168,7 @@ class BenchResult:
         base = self.baseline(row.threads)
         if base is None or batch not in base.latency_ms or batch not in row.latency_ms:
             return None
-        return base.latency_ms[batch][0] / row.latency_ms[batch][0]
+        return base.latency_ms[batch].median / row.latency_ms[batch].median
 
 
 @dataclass(frozen=True)

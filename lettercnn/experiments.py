@@ -100,22 +100,6 @@ class ExperimentRow:
     history: list[EpochRecord]
 
     @classmethod
-    def from_run(cls, variant: Variant, result: training.RunResult) -> ExperimentRow:
-        """The row of a finished :class:`~lettercnn.train.RunResult`."""
-        return cls(
-            variant=variant,
-            run_dir=result.run_dir,
-            test_accuracy=result.test.accuracy,
-            test_loss=result.test.loss,
-            best_epoch=result.best_epoch,
-            best_val_acc=result.best_val_acc,
-            final_train_loss=result.history[-1].train_loss,
-            final_val_loss=result.history[-1].val_loss,
-            wall_seconds=result.wall_seconds,
-            history=list(result.history),
-        )
-
-    @classmethod
     def from_folder(cls, variant: Variant, run_dir: Path) -> ExperimentRow:
         """The row of a finished run folder (its history.json and metrics.json).
 
@@ -242,14 +226,13 @@ def _run_variant(variant: Variant, base: TrainConfig, out_dir: Path, callbacks: 
     """Train (or finish, or read back) one variant's run in ``out_dir``."""
     config = variant.config(base, out_dir)
     run_dir = out_dir / str(config.name)
-    if (run_dir / training.METRICS_FILE).is_file():
-        return ExperimentRow.from_folder(variant, run_dir)
-    if (run_dir / training.LAST_CHECKPOINT).is_file():
-        result = training.fit(resume=run_dir, callbacks=callbacks)
-    else:
-        _discard_unstarted(run_dir)
-        result = training.fit(config, callbacks=callbacks)
-    return ExperimentRow.from_run(variant, result)
+    if not (run_dir / training.METRICS_FILE).is_file():
+        if (run_dir / training.LAST_CHECKPOINT).is_file():
+            training.fit(resume=run_dir, callbacks=callbacks)
+        else:
+            _discard_unstarted(run_dir)
+            training.fit(config, callbacks=callbacks)
+    return ExperimentRow.from_folder(variant, run_dir)  # what the run wrote, whether trained now or before
 
 
 def _discard_unstarted(run_dir: Path) -> None:
