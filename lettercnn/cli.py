@@ -368,18 +368,27 @@ def experiments(
 
 
 @contextlib.contextmanager
-def _progress_bar(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich bar, and the ``progress(done, total)`` callback that drives it."""
+def _step_bars(console: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """Rich bars, one per slow step, and the ``progress(step, done, total)`` callback that drives them."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(description, total=None)
+        tasks: dict[str, TaskID] = {}
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
 
         yield update
+
+
+@contextlib.contextmanager
+def _progress_bar(console: Console, description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich bar, and the ``progress(done, total)`` callback that drives it."""
+    with _step_bars(console) as update:
+        yield lambda done, total: update(description, done, total)
 
 
 @data_app.command("synth")
@@ -473,23 +482,6 @@ def _int8_table(report: Any) -> Table:
     table.add_row("int8", f"{report.int8_size / 1e6:.1f} MB", f"{report.int8_accuracy:.2%}", f"{report.agreement:.2%}")
     table.caption = f"validation: {report.validation}; calibration: {report.calibration}"
     return table
-
-
-@contextlib.contextmanager
-def _step_bars(console: Console) -> Iterator[Callable[[str, int, int], None]]:
-    """Rich bars, one per slow step, and the ``progress(step, done, total)`` callback that drives them."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
-
-        yield update
 
 
 def _entropy_table(report: Any) -> Table:
