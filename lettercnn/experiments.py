@@ -107,7 +107,7 @@ class ExperimentRow:
             ValueError: the folder's files are not a finished run's.
         """
         try:
-            history = [EpochRecord(**record) for record in _read_json(run_dir / training.HISTORY_FILE)]
+            history = training.read_history(run_dir)
             metrics = _read_json(run_dir / training.METRICS_FILE)
             return cls(
                 variant=variant,

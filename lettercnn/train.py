@@ -233,6 +233,23 @@ class EpochRecord:
     images_per_s: float
 
 
+def read_history(run_dir: str | os.PathLike[str]) -> list[EpochRecord]:
+    """A run folder's ``history.json`` as epoch records.
+
+    Raises:
+        ValueError: the file is missing, not JSON, or not a list of epoch records.
+    """
+    file = Path(run_dir) / HISTORY_FILE
+    try:
+        return [EpochRecord(**record) for record in json.loads(file.read_text(encoding="utf-8"))]
+    except FileNotFoundError:
+        raise ValueError(f"{file} is missing") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{file} is not valid JSON: {error}") from None
+    except TypeError as error:
+        raise ValueError(f"{file} is not a run history: {error}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class RunInfo:
     """What a run is about to do; given to :attr:`Callbacks.on_start`."""

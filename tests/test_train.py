@@ -342,3 +342,14 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
     assert torch.load(run / LAST_CHECKPOINT, weights_only=True)["epoch"] == 0  # written before epoch 1
     assert torch.load(run / BEST_CHECKPOINT, weights_only=True)["epoch"] == 1
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_read_history_gives_the_runs_records_or_a_clear_error(finished_run: RunResult, tmp_path: Path) -> None:
+    from lettercnn.train import read_history
+
+    assert read_history(finished_run.run_dir) == finished_run.history
+    with pytest.raises(ValueError, match="history.json is missing"):
+        read_history(tmp_path)
+    (tmp_path / HISTORY_FILE).write_text('[{"epoch": 1}]')
+    with pytest.raises(ValueError, match="history.json is not a run history"):
+        read_history(tmp_path)

@@ -340,14 +340,8 @@ def _draw_training(test: TestImages, features: Features, run_dir: Path, paths: d
     from lettercnn import train as training
 
     drawn = []
-    history_file = run_dir / training.HISTORY_FILE
-    if history_file.is_file():
-        records = json.loads(history_file.read_text(encoding="utf-8"))
-        try:
-            history = [training.EpochRecord(**record) for record in records]
-        except TypeError as error:
-            raise ValueError(f"{history_file} is not a run history: {error}") from None
-        training.save_loss_plot(history, paths["loss"])
+    if (run_dir / training.HISTORY_FILE).is_file():
+        training.save_loss_plot(training.read_history(run_dir), paths["loss"])
         drawn.append("loss")
     cells = test.targets * NUM_CLASSES + features.logits.argmax(1)  # (n,) flat index of (true, predicted)
     confusion = np.bincount(cells, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
