@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.errors import CameraError
 from lettercnn.runtime import Prediction, Recognizer, check_top_k
 
 # The default region of interest: a centred box this fraction of the shorter side.
@@ -33,10 +34,6 @@ KEY_QUIT = (ord("q"), 27)  # q, Esc
 KEY_SNAPSHOT = ord("s")
 # How often the consumer of a live source checks whether the reader has ended.
 LIVE_POLL_S = 0.2
-
-
-class CameraError(RuntimeError):
-    """A source that does not open or decode, or a display that is not there."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The ``letters`` command line: a thin Typer layer over the library.
 
 Each command parses its options, calls one library function and prints the result
-with Rich. Library errors (``ValueError``, ``OSError``, :class:`TrainingError`) become
+with Rich. Library errors (:class:`~lettercnn.errors.LetterError`, ``ValueError``, ``OSError``) become
 ``Error: ...`` on stderr and exit status 1 in :func:`user_errors`, the one error
 boundary every command goes through; Ctrl-C becomes one line and exit status 130.
 
@@ -27,7 +27,8 @@ from rich.table import Table
 from lettercnn import __version__
 from lettercnn import report as reporting
 from lettercnn import train as training
-from lettercnn.train import Device, EvalResult, Optimizer, TrainConfig, TrainingError, TrainingInterrupted
+from lettercnn.errors import LetterError, TrainingInterrupted
+from lettercnn.train import Device, EvalResult, Optimizer, TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover - rich.progress loads only when a bar is shown
     from rich.progress import TaskID
@@ -35,9 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover - rich.progress loads only when a bar is s
 EXIT_ERROR = 1
 # What a shell reports for a process stopped by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
-# Errors the library raises for bad input or a bad environment; anything else is a bug
-# and keeps its traceback.
-USER_ERRORS = (ValueError, OSError, TrainingError)
+# Errors the library raises for bad input or a bad environment: its own (LetterError) and
+# the built-in ones for a bad value or a missing file. Anything else is a bug and keeps
+# its traceback.
+USER_ERRORS = (LetterError, ValueError, OSError)
 # Letters listed under "worst" in summaries.
 WORST_SHOWN = 5
 
@@ -721,13 +723,10 @@ def camera(
             typer.echo(f"frame {result.index}: {result.shown} ({best.confidence:.2f}, {fps:.0f} FPS)")
 
     with user_errors():
-        try:
-            session = cam.Session(top_k, min_confidence, cam.Roi.parse(roi), smooth, max_frames)
-            recognizer = Recognizer(choose_model(model, int8), threads)
-            frames = cam.open_source(source)
-            cam.run(recognizer, frames, session, on_result=on_result, show=show, record=record, snapshots=snapshots)
-        except cam.CameraError as error:
-            raise ValueError(str(error)) from None
+        session = cam.Session(top_k, min_confidence, cam.Roi.parse(roi), smooth, max_frames)
+        recognizer = Recognizer(choose_model(model, int8), threads)
+        frames = cam.open_source(source)
+        cam.run(recognizer, frames, session, on_result=on_result, show=show, record=record, snapshots=snapshots)
 
 
 def run() -> None:

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from lettercnn import __version__, preprocess
+from lettercnn.errors import ExportError, ParityError
 from lettercnn.fileio import write_bytes
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import (
@@ -106,22 +107,6 @@ RENDER_SCALE = (1.2, 2.0)
 RENDER_THICKNESS = (1, 5)  # [low, high) pixels
 RENDER_NOISE = 12.0  # std of additive noise, 8-bit levels
 RENDER_SEED = 0
-
-
-class ExportError(ValueError):
-    """The exported graph is not the one we ship (not plain, wrong opset, unreadable)."""
-
-
-class ParityError(ExportError):
-    """onnxruntime's logits differ from the torch model's; nothing was written.
-
-    Attributes:
-        parity: the measured figures, one per checked batch.
-    """
-
-    def __init__(self, message: str, parity: tuple[Parity, ...]) -> None:
-        super().__init__(message)
-        self.parity = parity
 
 
 @dataclass(frozen=True)

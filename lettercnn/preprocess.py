@@ -29,6 +29,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from lettercnn.errors import ImageError
+
 # File endings read as images (compared lower-case), after torchvision's IMG_EXTENSIONS,
 # limited to what OpenCV decodes.
 IMG_EXTENSIONS: tuple[str, ...] = (
@@ -111,10 +113,6 @@ FRAME_LETTER_RATIO = 1.6
 # Background pixels kept around a letter when it is cut out of the word: the 3x3
 # dilation that keeps the anti-aliased stroke edge needs one.
 LETTER_PAD = 2
-
-
-class ImageError(ValueError):
-    """An image that cannot be read or understood."""
 
 
 @dataclass(frozen=True)

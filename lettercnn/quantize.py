@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.errors import AccuracyDropError
 from lettercnn.fileio import write_bytes
 from lettercnn.labels import NUM_CLASSES
 from lettercnn.metadata import META_INPUT, META_TRAIN, decode, encode
@@ -63,18 +64,6 @@ FALLBACK_VAL_PER_LETTER = 40
 FALLBACK_SEED = 0
 # Seeds are offset so calibration images are never the validation images.
 CALIB_SEED_OFFSET = 1
-
-
-class AccuracyDropError(ValueError):
-    """The int8 model lost too much accuracy; nothing was written.
-
-    Attributes:
-        report: the measured figures.
-    """
-
-    def __init__(self, message: str, report: QuantReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import META_INPUT, META_LABELS, REQUIRED_KEYS, decode
 from lettercnn.preprocess import InputSpec, Threshold
@@ -37,10 +38,6 @@ BATCH = 64
 # What onnxruntime puts before the reason in its messages, e.g.
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from m.onnx failed:".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?\s*")
-
-
-class ModelError(ValueError):
-    """A model file that is missing, unreadable, or not a lettercnn model."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInterrupted
 from lettercnn.fileio import atomic_path, remove_stale_temps, write_json
 from lettercnn.labels import LETTERS, NUM_CLASSES
 
@@ -81,36 +82,6 @@ CONFUSION_PLOT = "confusion.png"
 RESUME_OVERRIDES = ("device", "workers")
 # Settings that a resumed run takes from its folder rather than from the config.
 RESUME_IGNORED = ("name", "runs_dir")
-
-
-class TrainingError(Exception):
-    """Training cannot go on; the message says why and what to do."""
-
-
-class NonFiniteLossError(TrainingError):
-    """The loss became NaN or infinite; training stopped, best.pt is kept."""
-
-
-class RunFinishedError(TrainingError):
-    """A resumed run has already trained all its epochs and written its metrics."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training; ``last.pt`` holds the last finished epoch.
-
-    A ``KeyboardInterrupt``, so that code which does not know it still stops.
-
-    Attributes:
-        run_dir: the run folder, to pass to ``fit(resume=...)``.
-        epochs_done: finished epochs kept in ``last.pt``.
-        epochs: the epochs the run is configured for.
-    """
-
-    def __init__(self, run_dir: Path, epochs_done: int, epochs: int) -> None:
-        super().__init__(f"training interrupted: {run_dir} keeps {epochs_done}/{epochs} finished epochs")
-        self.run_dir = run_dir
-        self.epochs_done = epochs_done
-        self.epochs = epochs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from lettercnn import __version__, export
-from lettercnn.export import DEFAULT_ATOL, ExportError, Parity, ParityError, export_onnx, read_metadata
+from lettercnn.errors import ExportError, ParityError
+from lettercnn.export import DEFAULT_ATOL, Parity, export_onnx, read_metadata
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import METADATA_KEYS
 from lettercnn.nn.model import LetterCNN, checkpoint_payload

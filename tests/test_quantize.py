@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 from lettercnn import preprocess
 from lettercnn.cli import app
 from lettercnn.data import SyntheticLetters
+from lettercnn.errors import AccuracyDropError, ModelError
 from lettercnn.quantize import (
     META_QUANTIZATION,
-    AccuracyDropError,
     LabelledInputs,
     QuantReport,
     calibration_inputs,
     quantize_int8,
 )
-from lettercnn.runtime import DEFAULT_MODEL, ModelError, Recognizer, choose_model, int8_path
+from lettercnn.runtime import DEFAULT_MODEL, Recognizer, choose_model, int8_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = REPO / "models" / "bn-dropout0"

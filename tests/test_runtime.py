@@ -13,7 +13,8 @@ import pytest
 
 from lettercnn import preprocess
 from lettercnn.labels import LETTERS
-from lettercnn.runtime import ModelError, Prediction, Recognizer
+from lettercnn.errors import ModelError
+from lettercnn.runtime import Prediction, Recognizer
 
 RENDERED = 64
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from lettercnn import preprocess
 from lettercnn.data.augment import change_stroke, elastic_warp, fit_affine, linear_map, noise_patch
+from lettercnn.errors import FontError
 from lettercnn.labels import LETTERS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,6 @@ CANVAS = 64
 # touch the border for frame edges.
 GLYPH_SIDE = (30.0, 46.0)
 SHIFT_PX = 4.0
-
-
-class FontError(ValueError):
-    """A font that cannot draw all 52 letters."""
 
 
 @dataclass(frozen=True)
