@@ -238,7 +238,8 @@ def torch_paths(checkpoint: Path, threads: int) -> list[InferencePath]:
     """The checkpoint in torch eager mode, once with each convolution (same weights)."""
     import torch
 
-    from lettercnn.nn.model import LetterCNN, resolve_checkpoint
+    from lettercnn.nn.checkpoint import resolve_checkpoint
+    from lettercnn.nn.model import LetterCNN
 
     torch.set_num_threads(threads)
     file = resolve_checkpoint(checkpoint)

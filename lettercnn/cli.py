@@ -28,6 +28,7 @@ from lettercnn import __version__
 from lettercnn import report as reporting
 from lettercnn import train as training
 from lettercnn.errors import LetterError, TrainingInterrupted
+from lettercnn.runs import EpochRecord
 from lettercnn.train import Device, EvalResult, Optimizer, TrainConfig
 
 if TYPE_CHECKING:  # pragma: no cover - rich.progress loads only when a bar is shown
@@ -200,7 +201,7 @@ class TrainDisplay:
         stats = f"loss {loss:.3f} acc {acc:.1%} {images_per_s:.0f} img/s"
         self.progress.update(self.task, advance=1, stats=stats)  # type: ignore[arg-type]
 
-    def _epoch_end(self, record: training.EpochRecord) -> None:
+    def _epoch_end(self, record: EpochRecord) -> None:
         width = len(str(self.epochs))
         _say(
             self.console,

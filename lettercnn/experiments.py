@@ -20,7 +20,6 @@ torch and matplotlib are imported inside the functions that need them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +27,16 @@ from typing import Any
 
 from lettercnn import train as training
 from lettercnn.fileio import write_json, write_text
-from lettercnn.train import EpochRecord, TrainConfig
+from lettercnn.runs import (
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    EpochRecord,
+    make_run_dir,
+    read_history,
+    read_json,
+)
+from lettercnn.train import TrainConfig
 
 # The shared settings of the three runs, so that a stopped comparison resumes with them.
 BASE_CONFIG = "config.json"
@@ -107,8 +115,8 @@ class ExperimentRow:
             ValueError: the folder's files are not a finished run's.
         """
         try:
-            history = training.read_history(run_dir)
-            metrics = _read_json(run_dir / training.METRICS_FILE)
+            history = read_history(run_dir)
+            metrics = read_json(run_dir / METRICS_FILE)
             return cls(
                 variant=variant,
                 run_dir=run_dir,
@@ -158,16 +166,6 @@ class Comparison:
     files: list[Path]
 
 
-def _read_json(path: Path) -> Any:
-    """A JSON file's content; ValueError naming the file if it is missing or broken."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ValueError(f"{path} is missing") from error
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-
-
 def run_experiments(
     base: TrainConfig | None = None,
     *,
@@ -201,7 +199,7 @@ def run_experiments(
     else:
         base = base or TrainConfig()
         target = Path(out) if out is not None else Path(base.runs_dir) / DEFAULT_DIR_NAME
-        out_dir = training.make_run_dir(target.parent, target.name)
+        out_dir = make_run_dir(target.parent, target.name)
         write_json(out_dir / BASE_CONFIG, base.to_dict())
     make_callbacks = callbacks or (lambda _variant: training.Callbacks())
     rows = [_run_variant(variant, base, out_dir, make_callbacks(variant)) for variant in VARIANTS]
@@ -218,7 +216,7 @@ def _saved_base(out_dir: Path, device: str | None) -> TrainConfig:
     """
     if not out_dir.is_dir():
         raise FileNotFoundError(f"experiments folder not found: {out_dir}")
-    saved = TrainConfig.from_dict(_read_json(out_dir / BASE_CONFIG))
+    saved = TrainConfig.from_dict(read_json(out_dir / BASE_CONFIG))
     return saved if device is None else dataclasses.replace(saved, device=device)
 
 
@@ -226,8 +224,8 @@ def _run_variant(variant: Variant, base: TrainConfig, out_dir: Path, callbacks: 
     """Train (or finish, or read back) one variant's run in ``out_dir``."""
     config = variant.config(base, out_dir)
     run_dir = out_dir / str(config.name)
-    if not (run_dir / training.METRICS_FILE).is_file():
-        if (run_dir / training.LAST_CHECKPOINT).is_file():
+    if not (run_dir / METRICS_FILE).is_file():
+        if (run_dir / LAST_CHECKPOINT).is_file():
             training.fit(resume=run_dir, callbacks=callbacks)
         else:
             _discard_unstarted(run_dir)
@@ -243,11 +241,11 @@ def _discard_unstarted(run_dir: Path) -> None:
     """
     if not run_dir.exists():
         return
-    (run_dir / training.CONFIG_FILE).unlink(missing_ok=True)
+    (run_dir / CONFIG_FILE).unlink(missing_ok=True)
     try:
         run_dir.rmdir()
     except OSError as error:
-        raise ValueError(f"{run_dir} holds files but no {training.LAST_CHECKPOINT}; move it away to rerun") from error
+        raise ValueError(f"{run_dir} holds files but no {LAST_CHECKPOINT}; move it away to rerun") from error
 
 
 def write_comparison(rows: Sequence[ExperimentRow], out_dir: Path) -> list[Path]:

@@ -21,7 +21,6 @@ torch, onnx and onnxruntime are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -49,7 +48,8 @@ from lettercnn.metadata import (
     decode,
     encode,
 )
-from lettercnn.train import BEST_CHECKPOINT, CONFIG_FILE, METRICS_FILE
+from lettercnn.preprocess import InputSpec
+from lettercnn.runs import BEST_CHECKPOINT, CHECKPOINT_NAMES, CONFIG_FILE, METRICS_FILE, read_json
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import onnx
@@ -204,19 +204,20 @@ def export_onnx(
         ExportError: the graph is not plain, or onnx/onnxruntime reject it.
         ParityError: onnxruntime disagrees with the torch model; nothing is written.
     """
-    from lettercnn.nn.model import load_checkpoint, resolve_checkpoint
+    from lettercnn.nn.checkpoint import input_spec, load_checkpoint, resolve_checkpoint
 
     started = time.perf_counter()
     out_file = _check_out(out)
     _check_options(opset, parity_samples, atol)
     checkpoint_file = resolve_checkpoint(checkpoint)
     payload = load_checkpoint(checkpoint_file)
-    samples = render_parity_inputs(parity_samples) if inputs is None else _check_inputs(inputs)
+    spec = input_spec(payload)
+    samples = render_parity_inputs(parity_samples, spec=spec) if inputs is None else _check_inputs(inputs, spec)
     reference = _reference_logits(_rebuild(payload, "img2col", checkpoint_file), samples)
-    twin = _fold_batch_norm(_rebuild(payload, "torch", checkpoint_file))
-    proto = _to_onnx(twin, opset)
+    twin = _rebuild(payload, "torch", checkpoint_file).fuse()
+    proto = _to_onnx(twin, opset, spec)
     op_counts = _check_plain(proto, twin, opset)
-    _describe(proto, build_metadata(payload, checkpoint_file, opset))
+    _stamp(proto, build_metadata(payload, checkpoint_file, opset))
     _check_model(proto)
     data = proto.SerializeToString()
     parity = _check_parity(data, samples, reference, atol)
@@ -267,13 +268,12 @@ def _check_options(opset: int, parity_samples: int, atol: float) -> None:
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
 
 
-def _check_inputs(inputs: np.ndarray) -> np.ndarray:
-    """Caller-given parity inputs as contiguous float32 ``(N, C, H, W)``.
+def _check_inputs(inputs: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Caller-given parity inputs as contiguous float32 ``(N, C, H, W)``, as ``spec`` shapes them.
 
     Raises:
         ValueError: wrong shape, fewer than :data:`PARITY_BATCH` images, or non-finite values.
     """
-    spec = preprocess.DEFAULT_SPEC
     expected = (spec.channels, spec.size, spec.size)
     array = np.ascontiguousarray(inputs, dtype=np.float32)
     if array.ndim != 4 or array.shape[1:] != expected:
@@ -287,7 +287,9 @@ def _check_inputs(inputs: np.ndarray) -> np.ndarray:
     return array
 
 
-def render_parity_inputs(count: int = DEFAULT_PARITY_SAMPLES, seed: int = RENDER_SEED) -> np.ndarray:
+def render_parity_inputs(
+    count: int = DEFAULT_PARITY_SAMPLES, seed: int = RENDER_SEED, *, spec: InputSpec = preprocess.DEFAULT_SPEC
+) -> np.ndarray:
     """Letters drawn with OpenCV's Hershey fonts, through the one preprocessing.
 
     Real inputs, not noise: the parity gate should see the activations a model sees
@@ -297,11 +299,11 @@ def render_parity_inputs(count: int = DEFAULT_PARITY_SAMPLES, seed: int = RENDER
     Args:
         count: how many images.
         seed: seeds the random choices.
+        spec: the model's input spec.
 
     Returns:
-        float32 ``(count, 1, 32, 32)``, as :func:`lettercnn.preprocess.to_input` makes them.
+        float32 ``(count, channels, size, size)``, as :func:`lettercnn.preprocess.to_input` makes them.
     """
-    spec = preprocess.DEFAULT_SPEC
     rng = np.random.default_rng(seed)
     out = np.empty((count, spec.channels, spec.size, spec.size), dtype=np.float32)
     for index in range(count):
@@ -336,27 +338,6 @@ def _rebuild(payload: Mapping[str, Any], conv: str, checkpoint_file: Path) -> Le
     return LetterCNN.from_payload(payload, checkpoint_file, conv=conv).eval()  # type: ignore[arg-type]
 
 
-def _fold_batch_norm(model: LetterCNN) -> LetterCNN:
-    """Fold every eval-mode BatchNorm into the conv or linear layer before it, in place.
-
-    torch 2.14's exporter (onnxscript 0.7 optimizer) folds BN by itself, but older
-    onnxscript releases that our pins allow leave BatchNormalization nodes; folding
-    here makes the plain graph independent of the exporter version, and the parity
-    gate compares the folded weights with the training model.
-    """
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
-
-    from lettercnn.nn.model import ConvBlock
-
-    for block in [m for m in model.modules() if isinstance(m, ConvBlock)]:
-        if isinstance(block.bn, nn.BatchNorm2d):
-            block.conv, block.bn = fuse_conv_bn_eval(block.conv, block.bn), nn.Identity()
-    if isinstance(model.bn_fc, nn.BatchNorm1d):
-        model.fc1, model.bn_fc = fuse_linear_bn_eval(model.fc1, model.bn_fc), nn.Identity()
-    return model
-
-
 def _reference_logits(model: LetterCNN, samples: np.ndarray) -> np.ndarray:
     """The model's logits for ``samples``, float32 ``(N, classes)``, under inference_mode."""
     import torch
@@ -368,7 +349,7 @@ def _reference_logits(model: LetterCNN, samples: np.ndarray) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def _to_onnx(model: LetterCNN, opset: int) -> onnx.ModelProto:
+def _to_onnx(model: LetterCNN, opset: int, spec: InputSpec) -> onnx.ModelProto:
     """Export the nn.Conv2d twin with the dynamo exporter, batch dimension dynamic.
 
     Why the twin and not the img2col model: the dynamo exporter ignores a ``symbolic()``
@@ -379,7 +360,6 @@ def _to_onnx(model: LetterCNN, opset: int) -> onnx.ModelProto:
     """
     import torch
 
-    spec = preprocess.DEFAULT_SPEC
     example = torch.zeros(EXAMPLE_BATCH, spec.channels, spec.size, spec.size)
     program = torch.onnx.export(
         model,
@@ -439,7 +419,7 @@ def _check_model(proto: onnx.ModelProto) -> None:
         raise ExportError(f"onnx.checker rejects the exported model: {err}") from None
 
 
-def _describe(proto: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
+def _stamp(proto: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
     """Write metadata, producer and description; lower the IR version, in place.
 
     The IR version becomes the lowest the opset allows (IR 8 for opset 18): torch
@@ -476,13 +456,15 @@ def build_metadata(payload: Mapping[str, Any], checkpoint_file: Path, opset: int
     import onnx
     import torch
 
+    from lettercnn.nn.checkpoint import input_spec
+
     labels = [str(label) for label in payload.get("labels", LETTERS)]
     num_classes = payload["model_config"].get("num_classes")
     if len(labels) != num_classes:
         raise ValueError(f"{checkpoint_file}: {num_classes} classes but {len(labels)} labels ({''.join(labels)})")
     return {
         META_LABELS: labels,
-        META_INPUT: preprocess.DEFAULT_SPEC.to_dict(),
+        META_INPUT: input_spec(payload).to_dict(),
         META_VERSION: __version__,
         META_OPSET: opset,
         META_TRAIN: _train_summary(payload, checkpoint_file),
@@ -497,8 +479,6 @@ def _train_summary(payload: Mapping[str, Any], checkpoint_file: Path) -> dict[st
     config; its ``metrics.json`` scores ``best.pt``, so it is used for that file only.
     Missing or unreadable run files are left out.
     """
-    from lettercnn.nn.model import CHECKPOINT_NAMES
-
     summary: dict[str, Any] = {"model": dict(payload["model_config"]), "checkpoint": checkpoint_file.name}
     summary.update({key: payload[key] for key in CHECKPOINT_TRAIN_KEYS if key in payload})
     in_run = checkpoint_file.name in CHECKPOINT_NAMES
@@ -526,13 +506,13 @@ def _accuracies(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``; None when missing or unreadable (logged)."""
+    """A JSON object from a run file; None when it is missing or unreadable (logged)."""
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        log.warning("ignoring %s: %s", path, err)
+        data = read_json(path)
+    except ValueError as err:
+        log.warning("ignoring %s", err)
         return None
     return data if isinstance(data, dict) else None
 

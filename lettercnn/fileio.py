@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 _CREATE_MODE = 0o666  # what open(..., "w") asks for, before the umask
 # Temporary files are ".<final name>.<random>.tmp" beside the final file.
 TEMP_SUFFIX = ".tmp"

@@ -1,23 +1,9 @@
 """Training: fit a LetterCNN, evaluate it, and keep every run in its own folder.
 
-A run folder (DESIGN contract 4)::
-
-    runs/<name>/
-        config.json     the TrainConfig the run was started with
-        history.json    one record per finished epoch: train/val loss and accuracy,
-                        learning rate, seconds, training images per second
-        best.pt         the model at its best validation accuracy (what eval and export use)
-        last.pt         the last finished epoch with optimizer, schedule, history and RNG
-                        states, so ``fit(resume=run)`` continues exactly where it stopped
-        metrics.json    the test split scored with best.pt: accuracy, loss, per-class
-                        accuracy, confusion matrix, worst classes; best epoch, wall time,
-                        device, data source
-        loss.png        train and val loss, and val accuracy, per epoch
-        confusion.png   the 26x26 test confusion matrix
-
-``last.pt`` is written at the end of every epoch (and once before the first), so a
-Ctrl-C never needs to write anything: the run keeps the last *finished* epoch, and the
-half-done one is dropped, because a mid-epoch state could not resume exactly.
+A run folder is described in :mod:`lettercnn.runs`. ``last.pt`` is written at the end
+of every epoch (and once before the first), so a Ctrl-C never needs to write anything:
+the run keeps the last *finished* epoch, and the half-done one is dropped, because a
+mid-epoch state could not resume exactly.
 
 torch, matplotlib and the data and model modules are imported inside the functions
 that need them: ``lettercnn.cli`` imports this module for its option choices and must
@@ -27,7 +13,6 @@ stay light.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -40,6 +25,20 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInterrupted
 from lettercnn.fileio import atomic_path, remove_stale_temps, write_json
 from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.runs import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    CONFUSION_PLOT,
+    LAST_CHECKPOINT,
+    LOSS_PLOT,
+    METRICS_FILE,
+    RUNS_DIR,
+    EpochRecord,
+    make_run_dir,
+    read_json,
+    resolve_run,
+    write_history,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import torch
@@ -69,14 +68,6 @@ ONECYCLE_FINAL_DIV_FACTOR = 100.0
 EVAL_BATCH_SIZE = 256
 WORST_CLASSES = 5
 PLOT_DPI = 120
-
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.json"
-BEST_CHECKPOINT = "best.pt"
-LAST_CHECKPOINT = "last.pt"
-METRICS_FILE = "metrics.json"
-LOSS_PLOT = "loss.png"
-CONFUSION_PLOT = "confusion.png"
 
 # Settings a resumed run may change: they change how the run computes, not what.
 RESUME_OVERRIDES = ("device", "workers")
@@ -126,7 +117,7 @@ class TrainConfig:
     # Run folder name; None: from the configuration, e.g. "bn-dropout0".
     name: str | None = None
     # Where run folders go.
-    runs_dir: str = "runs"
+    runs_dir: str = RUNS_DIR
     # Extra .ttf/.otf fonts for the synthetic set.
     fonts_dir: str | None = None
 
@@ -177,48 +168,6 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError(f"workers must be >= 0, got {config.workers}")
     if config.name is not None and (config.name in ("", ".", "..") or any(sep in config.name for sep in "/\\")):
         raise ValueError(f"run name must be a plain folder name, got {config.name!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochRecord:
-    """One line of ``history.json``.
-
-    Attributes:
-        epoch: 1-based epoch number.
-        train_loss: mean cross-entropy over the epoch's training batches (augmented).
-        train_acc: accuracy over the same batches, 0..1.
-        val_loss: mean cross-entropy on the validation split, after the epoch.
-        val_acc: validation accuracy, 0..1.
-        lr: the learning rate of the epoch's last step.
-        seconds: wall time of the epoch, validation included.
-        images_per_s: training images per second (validation excluded).
-    """
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr: float
-    seconds: float
-    images_per_s: float
-
-
-def read_history(run_dir: str | os.PathLike[str]) -> list[EpochRecord]:
-    """A run folder's ``history.json`` as epoch records.
-
-    Raises:
-        ValueError: the file is missing, not JSON, or not a list of epoch records.
-    """
-    file = Path(run_dir) / HISTORY_FILE
-    try:
-        return [EpochRecord(**record) for record in json.loads(file.read_text(encoding="utf-8"))]
-    except FileNotFoundError:
-        raise ValueError(f"{file} is missing") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{file} is not valid JSON: {error}") from None
-    except TypeError as error:
-        raise ValueError(f"{file} is not a run history: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,56 +346,6 @@ def default_run_name(config: TrainConfig) -> str:
     return f"{'bn' if config.batch_norm else 'nobn'}-dropout{config.dropout:g}"
 
 
-def make_run_dir(runs_dir: str | os.PathLike[str], name: str) -> Path:
-    """Create a new run folder that never reuses an existing one.
-
-    Args:
-        runs_dir: the parent folder (created if missing).
-        name: the wanted name; if taken, ``name-2``, ``name-3``... (ultralytics' increment_path).
-
-    Returns:
-        The new, empty folder.
-    """
-    root = Path(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    suffix = 1
-    while True:
-        candidate = root / (name if suffix == 1 else f"{name}-{suffix}")
-        try:
-            candidate.mkdir()  # atomic: two runs started at once cannot share a folder
-        except FileExistsError:
-            suffix += 1
-            continue
-        return candidate
-
-
-def resolve_run(run: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The run folder and its ``last.pt`` for a ``resume`` argument.
-
-    Args:
-        run: a run folder or its ``last.pt``.
-
-    Returns:
-        ``(run_dir, last_checkpoint)``.
-
-    Raises:
-        FileNotFoundError: no such folder, or no ``last.pt`` in it.
-        ValueError: a checkpoint other than ``last.pt`` (``best.pt`` has no optimizer state).
-    """
-    path = Path(run)
-    if path.is_file():
-        if path.name != LAST_CHECKPOINT:
-            raise ValueError(
-                f"cannot resume from {path}: only {LAST_CHECKPOINT} keeps the optimizer state; pass the run folder"
-            )
-        return path.parent, path
-    if not path.is_dir():
-        raise FileNotFoundError(f"run not found: {path}")
-    if not (path / LAST_CHECKPOINT).is_file():
-        raise FileNotFoundError(f"no {LAST_CHECKPOINT} in {path}; is it a run folder?")
-    return path, path / LAST_CHECKPOINT
-
-
 def resume_config(run: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
     """The saved config of a run, with the settings a resumed run may change.
 
@@ -466,7 +365,7 @@ def resume_config(run: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
     config_file = run_dir / CONFIG_FILE
     if not config_file.is_file():
         raise FileNotFoundError(f"no {CONFIG_FILE} in {run_dir}; is it a run folder?")
-    saved = TrainConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+    saved = TrainConfig.from_dict(read_json(config_file))
     return _resumed_config(saved, overrides, run_dir)
 
 
@@ -543,7 +442,7 @@ def fit(
 
 def _load_resume_state(run: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
     """The run folder and its ``last.pt`` payload; RunFinishedError if nothing is left to do."""
-    from lettercnn.nn.model import load_checkpoint
+    from lettercnn.nn.checkpoint import load_checkpoint
 
     run_dir, last = resolve_run(run)
     for stale in remove_stale_temps(run_dir):  # a run killed while writing leaves one
@@ -703,7 +602,7 @@ class _Trainer:
             self.best_epoch, self.best_val_acc = epoch, record.val_acc
             self._save(BEST_CHECKPOINT, self._payload(epoch, val_acc=record.val_acc))
         self.save_last()
-        write_json(self.run_dir / HISTORY_FILE, [dataclasses.asdict(r) for r in self.history])
+        write_history(self.run_dir, self.history)
         save_loss_plot(self.history, self.run_dir / LOSS_PLOT)
         self.callbacks.on_epoch_end(record)
 
@@ -747,7 +646,7 @@ class _Trainer:
     def _payload(self, epoch: int, **extra: Any) -> dict[str, Any]:
         """What every checkpoint of the run holds: model, config, labels, data, epoch."""
         from lettercnn import __version__
-        from lettercnn.nn.model import checkpoint_payload
+        from lettercnn.nn.checkpoint import checkpoint_payload
 
         payload = checkpoint_payload(self.model)
         payload.update(
@@ -778,15 +677,14 @@ class _Trainer:
         self.saved_epoch = epoch
 
     def _save(self, name: str, payload: Mapping[str, Any]) -> None:
-        """``torch.save`` into the run folder, atomically."""
-        import torch
+        """A checkpoint into the run folder, atomically."""
+        from lettercnn.nn.checkpoint import save_checkpoint
 
-        with atomic_path(self.run_dir / name) as tmp:
-            torch.save(dict(payload), tmp)
+        save_checkpoint(self.run_dir / name, payload)
 
     def _finish(self) -> RunResult:
         """Score best.pt on the test split; write metrics.json and confusion.png."""
-        from lettercnn.nn.model import load_checkpoint
+        from lettercnn.nn.checkpoint import load_checkpoint
 
         best = load_checkpoint(self.run_dir / BEST_CHECKPOINT, map_location=self.device)
         self.model.load_state_dict(best["state_dict"])
@@ -952,7 +850,8 @@ def evaluate_checkpoint(
         FileNotFoundError: no checkpoint or no data folder.
         ValueError: not a lettercnn checkpoint; a bad image tree; a bad device.
     """
-    from lettercnn.nn.model import LetterCNN, load_checkpoint, resolve_checkpoint
+    from lettercnn.nn.checkpoint import load_checkpoint, resolve_checkpoint
+    from lettercnn.nn.model import LetterCNN
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")

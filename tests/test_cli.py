@@ -15,8 +15,11 @@ from lettercnn import __version__
 from lettercnn import train as training
 from lettercnn.cli import app
 from lettercnn.data import write_synthetic
+from lettercnn.errors import TrainingInterrupted
 from lettercnn.labels import LETTERS
-from lettercnn.nn.model import LetterCNN, checkpoint_payload
+from lettercnn.nn.checkpoint import checkpoint_payload
+from lettercnn.nn.model import LetterCNN
+from lettercnn.runs import BEST_CHECKPOINT, METRICS_FILE
 
 runner = CliRunner()
 TINY_TRAIN = ["--per-letter", "10", "--epochs", "1", "--batch-size", "32"]
@@ -74,8 +77,8 @@ def test_train_writes_run_folder_and_prints_the_summary(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", *TINY_TRAIN, "--runs-dir", str(tmp_path), "--dropout", "0.2"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "bn-dropout0.2"
-    assert (run / training.BEST_CHECKPOINT).is_file()
-    assert (run / training.METRICS_FILE).is_file()
+    assert (run / BEST_CHECKPOINT).is_file()
+    assert (run / METRICS_FILE).is_file()
     assert "epoch 1/1" in result.output
     assert "Test set" in result.output and "accuracy" in result.output
     assert "Worst letters" in result.output
@@ -134,7 +137,7 @@ def test_resume_of_a_missing_run_fails_cleanly(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted_fit(*_args: object, **_kwargs: object) -> None:
-        raise training.TrainingInterrupted(tmp_path / "bn-dropout0", 3, 10)
+        raise TrainingInterrupted(tmp_path / "bn-dropout0", 3, 10)
 
     monkeypatch.setattr(training, "fit", interrupted_fit)
     result = runner.invoke(app, ["train", "--runs-dir", str(tmp_path)])

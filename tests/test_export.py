@@ -6,6 +6,7 @@ a BN fold that is wrong (or skipped) changes the logits far beyond the tolerance
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -18,12 +19,13 @@ import torch
 from torch import nn
 
 from lettercnn import __version__, export
-from lettercnn.errors import ExportError, ParityError
+from lettercnn.errors import ExportError, LetterError, ParityError
 from lettercnn.export import DEFAULT_ATOL, Parity, export_onnx, read_metadata
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import METADATA_KEYS
-from lettercnn.nn.model import LetterCNN, checkpoint_payload
-from lettercnn.preprocess import DEFAULT_SPEC
+from lettercnn.nn.checkpoint import checkpoint_payload
+from lettercnn.nn.model import LetterCNN
+from lettercnn.preprocess import DEFAULT_SPEC, InputSpec
 
 TEST_ACCURACY = 0.9731
 VAL_ACCURACY = 0.9712
@@ -49,8 +51,10 @@ def _randomised_model(seed: int) -> LetterCNN:
 
 
 def _save_checkpoint(path: Path, seed: int = 0, **extra: object) -> Path:
+    """A checkpoint of :func:`_randomised_model` with ``extra`` keys; a key given as None is left out."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**checkpoint_payload(_randomised_model(seed)), **extra}, path)
+    payload = {**checkpoint_payload(_randomised_model(seed)), **extra}
+    torch.save({key: value for key, value in payload.items() if value is not None}, path)
     return path
 
 
@@ -152,7 +156,7 @@ def test_opset_17_from_a_bare_checkpoint_without_run_files(tmp_path, few_inputs,
         return real_reference(model, samples)
 
     monkeypatch.setattr(export, "_reference_logits", spy)
-    checkpoint = _save_checkpoint(tmp_path / "model.pt", seed=2)
+    checkpoint = _save_checkpoint(tmp_path / "model.pt", seed=2, input_spec=None)  # written before specs were
     report = export_onnx(checkpoint, tmp_path / "m17.onnx", opset=17, inputs=few_inputs)
     assert references == ["img2col"]  # parity is against the training model
     model = onnx.load(report.file)
@@ -160,7 +164,15 @@ def test_opset_17_from_a_bare_checkpoint_without_run_files(tmp_path, few_inputs,
     assert report.parity[-1].samples == FEW
     train = read_metadata(report.file)["train"]
     assert "test_accuracy" not in train and "config" not in train
+    assert read_metadata(report.file)["input"] == DEFAULT_SPEC.to_dict()  # no input_spec: the default
     assert _session(report.file).run(None, {export.INPUT_NAME: few_inputs[:2]})[0].shape == (2, 26)
+
+
+def test_the_metadata_says_the_input_spec_the_checkpoint_trained_with(tmp_path, few_inputs):
+    spec = dataclasses.replace(DEFAULT_SPEC, margin=3, mean=0.4)
+    checkpoint = _save_checkpoint(tmp_path / "model.pt", seed=3, input_spec=spec.to_dict())
+    report = export_onnx(checkpoint, tmp_path / "m.onnx", inputs=few_inputs)
+    assert read_metadata(report.file)["input"] == spec.to_dict()
 
 
 def test_parity_failure_writes_nothing_and_keeps_the_old_file(tmp_path, few_inputs, monkeypatch):
@@ -168,17 +180,17 @@ def test_parity_failure_writes_nothing_and_keeps_the_old_file(tmp_path, few_inpu
     # training model (not with the model it exported) can notice.
     real_to_onnx = export._to_onnx
 
-    def wrong_to_onnx(model: LetterCNN, opset: int) -> onnx.ModelProto:
+    def wrong_to_onnx(model: LetterCNN, opset: int, spec: InputSpec) -> onnx.ModelProto:
         with torch.no_grad():
             model.fc2.bias[0] += 10 * DEFAULT_ATOL
-        return real_to_onnx(model, opset)
+        return real_to_onnx(model, opset, spec)
 
     monkeypatch.setattr(export, "_to_onnx", wrong_to_onnx)
     checkpoint = _save_checkpoint(tmp_path / "model.pt")
     out = tmp_path / "out" / "letters.onnx"
     out.parent.mkdir()
     out.write_bytes(b"previous model")
-    assert issubclass(ParityError, ValueError)  # the CLI reports it as "Error: ..."
+    assert issubclass(ParityError, LetterError)  # the CLI reports it as "Error: ..."
     with pytest.raises(ParityError, match=r"batch 1 \(1\): max \|dlogit\| 1\.0\de-03") as caught:
         export_onnx(checkpoint, out, inputs=few_inputs)
     assert all(p.max_abs_diff > DEFAULT_ATOL for p in caught.value.parity)

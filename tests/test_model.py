@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from lettercnn.nn.checkpoint import checkpoint_payload, input_spec, load_checkpoint
 from lettercnn.nn.conv import Conv2d
-from lettercnn.nn.model import LetterCNN, ModelConfig, checkpoint_payload, load_checkpoint
+from lettercnn.nn.model import LetterCNN, ModelConfig
+from lettercnn.preprocess import DEFAULT_SPEC, InputSpec
 
 
 def test_maps_a_batch_of_1x32x32_to_26_logits():
@@ -80,6 +82,31 @@ def test_checkpoint_round_trip_rebuilds_without_flags(tmp_path):
     x = torch.randn(2, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x), again(x))
+
+
+def test_fuse_folds_batch_norm_away_and_keeps_the_logits():
+    torch.manual_seed(0)
+    model = LetterCNN(dropout=0.3).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                module.running_mean.normal_(0.0, 0.5)
+                module.running_var.uniform_(0.25, 4.0)
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        fused = model.fuse()
+        assert fused is model and not model.training
+        assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())
+        torch.testing.assert_close(model(x), before, atol=1e-4, rtol=1e-4)
+
+
+def test_a_checkpoint_records_its_input_spec_and_older_ones_get_the_default(tmp_path):
+    spec = InputSpec(margin=3)
+    payload = checkpoint_payload(LetterCNN(), spec)
+    assert input_spec(payload) == spec
+    del payload["input_spec"]
+    assert input_spec(payload) == DEFAULT_SPEC
 
 
 def test_foreign_file_is_a_clear_error(tmp_path):

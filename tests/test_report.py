@@ -16,7 +16,8 @@ from typer.testing import CliRunner, Result
 from lettercnn.cli import app
 from lettercnn.data import synthetic_splits
 from lettercnn.labels import NUM_CLASSES
-from lettercnn.nn.model import LetterCNN, checkpoint_payload
+from lettercnn.nn.checkpoint import checkpoint_payload
+from lettercnn.nn.model import LetterCNN
 from lettercnn.report import FIGURE_FILES, REPORT_HTML, REPORT_JSON, REPORT_MD, default_out_dir
 from lettercnn.report.entropy import (
     counts_entropy,
@@ -30,7 +31,8 @@ from lettercnn.report.entropy import (
 )
 from lettercnn.report.features import load_test_images
 from lettercnn.report.tsne import perplexity_for, pick_samples
-from lettercnn.train import METRICS_FILE, TrainConfig, fit
+from lettercnn.runs import METRICS_FILE
+from lettercnn.train import TrainConfig, fit
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

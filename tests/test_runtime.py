@@ -12,8 +12,8 @@ import onnx
 import pytest
 
 from lettercnn import preprocess
-from lettercnn.labels import LETTERS
 from lettercnn.errors import ModelError
+from lettercnn.labels import LETTERS
 from lettercnn.runtime import Prediction, Recognizer
 
 RENDERED = 64
@@ -25,7 +25,8 @@ def model_and_reference(tmp_path_factory):
     import torch
 
     from lettercnn.export import export_onnx
-    from lettercnn.nn.model import LetterCNN, checkpoint_payload
+    from lettercnn.nn.checkpoint import checkpoint_payload
+    from lettercnn.nn.model import LetterCNN
 
     torch.manual_seed(0)
     model = LetterCNN().eval()

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from lettercnn.data import synthetic_splits, write_synthetic
+from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInterrupted
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.nn.model import LetterCNN
-from lettercnn.train import (
+from lettercnn.runs import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
     CONFUSION_PLOT,
@@ -25,19 +26,18 @@ from lettercnn.train import (
     LAST_CHECKPOINT,
     LOSS_PLOT,
     METRICS_FILE,
-    Callbacks,
     EpochRecord,
+    read_history,
+)
+from lettercnn.train import (
+    Callbacks,
     EvalResult,
-    NonFiniteLossError,
-    RunFinishedError,
     RunResult,
     TrainConfig,
-    TrainingInterrupted,
     default_run_name,
     evaluate,
     evaluate_checkpoint,
     fit,
-    make_run_dir,
     resume_config,
 )
 
@@ -120,11 +120,6 @@ def test_last_checkpoint_loads_with_weights_only(finished_run: RunResult) -> Non
     assert payload["epoch"] == 2
     assert {"optimizer", "scheduler", "history", "rng"} <= set(payload)
     LetterCNN.from_checkpoint(finished_run.run_dir / LAST_CHECKPOINT)
-
-
-def test_run_names_never_overwrite(tmp_path: Path) -> None:
-    made = [make_run_dir(tmp_path, "bn-dropout0").name for _ in range(3)]
-    assert made == ["bn-dropout0", "bn-dropout0-2", "bn-dropout0-3"]
 
 
 def test_default_run_name_says_the_configuration() -> None:
@@ -345,8 +340,6 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
 
 
 def test_read_history_gives_the_runs_records_or_a_clear_error(finished_run: RunResult, tmp_path: Path) -> None:
-    from lettercnn.train import read_history
-
     assert read_history(finished_run.run_dir) == finished_run.history
     with pytest.raises(ValueError, match="history.json is missing"):
         read_history(tmp_path)

@@ -17,21 +17,18 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from lettercnn.labels import NUM_CLASSES
+from lettercnn.nn.checkpoint import MODEL_CONFIG, STATE_DICT, load_checkpoint, resolve_checkpoint
 from lettercnn.nn.conv import Conv2d
 
 ConvImpl = Literal["img2col", "torch"]
-CHECKPOINT_NAMES = ("best.pt", "last.pt")
 # Weight names listed in an error about a checkpoint of another architecture.
 NAMES_SHOWN = 3
 
@@ -118,6 +115,25 @@ class LetterCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.conv_features(x)[-1])[1]  # (b, num_classes)
 
+    def fuse(self) -> LetterCNN:
+        """Fold every BatchNorm into the conv or linear layer before it, for inference; in place.
+
+        The folded model computes the same logits in eval mode with two fewer ops per
+        block, and exports as plain Conv/Gemm nodes. Dropout is an identity in eval mode.
+
+        Returns:
+            The model itself, in eval mode (its BatchNorm layers are gone; do not train it).
+        """
+        from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+        self.eval()
+        for block in (self.block1, self.block2, self.block3, self.block4, self.block5):
+            if isinstance(block.bn, nn.BatchNorm2d):
+                block.conv, block.bn = fuse_conv_bn_eval(block.conv, block.bn), nn.Identity()
+        if isinstance(self.bn_fc, nn.BatchNorm1d):
+            self.fc1, self.bn_fc = fuse_linear_bn_eval(self.fc1, self.bn_fc), nn.Identity()
+        return self
+
     @classmethod
     def from_config(cls, config: ModelConfig | dict[str, Any]) -> LetterCNN:
         """Build an untrained model from a config (or its dict form)."""
@@ -168,22 +184,22 @@ class LetterCNN(nn.Module):
             ValueError: the config builds no LetterCNN, or the weights are another
                 architecture's (missing, unexpected or differently shaped tensors).
         """
-        config = payload["model_config"]
+        config = payload[MODEL_CONFIG]
         try:
             model = cls.from_config({**config, **({"conv": conv} if conv is not None else {})})
         except (TypeError, ValueError) as err:
             raise ValueError(f"{source} does not hold a LetterCNN: its model_config is not one ({err})") from None
-        mismatch = _weights_mismatch(model.state_dict(), payload["state_dict"])
+        mismatch = _weights_mismatch(model.state_dict(), payload[STATE_DICT])
         if mismatch:
             raise ValueError(
                 f"{source} holds the weights of another architecture, not of the LetterCNN its model_config "
-                f"describes{_describe(model)}: {mismatch}"
+                f"describes{_asked_for(model)}: {mismatch}"
             )
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model.load_state_dict(payload[STATE_DICT], strict=True)
         return model
 
 
-def _describe(model: LetterCNN) -> str:
+def _asked_for(model: LetterCNN) -> str:
     """' (batch_norm=True, 26 classes)': what the checkpoint's model_config asked for."""
     return f" (batch_norm={model.config.batch_norm}, {model.config.num_classes} classes)"
 
@@ -210,51 +226,3 @@ def _weights_mismatch(expected: Mapping[str, Tensor], given: object) -> str:
         if names
     ]
     return "; ".join(parts)
-
-
-def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """A checkpoint file, or the best checkpoint of a run folder.
-
-    Raises:
-        FileNotFoundError: neither the file nor a run folder with a checkpoint exists.
-    """
-    target = Path(path)
-    if target.is_dir():
-        for name in CHECKPOINT_NAMES:
-            if (target / name).is_file():
-                return target / name
-        raise FileNotFoundError(f"no checkpoint ({' or '.join(CHECKPOINT_NAMES)}) in run folder {target}")
-    if not target.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {target}")
-    return target
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint payload and check it is ours.
-
-    Raises:
-        FileNotFoundError: see :func:`resolve_checkpoint`.
-        ValueError: not a lettercnn checkpoint (unreadable, or missing its config).
-    """
-    file = resolve_checkpoint(path)
-    # torch.save writes a zip archive; anything else (a truncated file, an image, text)
-    # is refused here, before torch's unpickler meets bytes it reports with odd errors.
-    if not zipfile.is_zipfile(file):
-        raise ValueError(
-            f"{file} is not a readable checkpoint: not a torch.save archive (empty, truncated, or another kind of file)"
-        )
-    try:
-        payload = torch.load(file, map_location=map_location, weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"{file} is not a readable checkpoint: {reason}") from None
-    if not isinstance(payload, dict) or "model_config" not in payload or "state_dict" not in payload:
-        raise ValueError(f"{file} is not a lettercnn checkpoint (no model_config/state_dict)")
-    return payload
-
-
-def checkpoint_payload(model: LetterCNN) -> dict[str, Any]:
-    """The two keys every checkpoint has: the model config and the state dict."""
-    config = asdict(model.config)
-    config["conv"] = "img2col"  # a checkpoint rebuilds the training model by default
-    return {"model_config": config, "state_dict": model.state_dict()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from lettercnn.report import (
 )
 from lettercnn.report.entropy import REFERENCE
 from lettercnn.report.features import BLOCK_NAMES, Features, ReportProgress, TestImages
+from lettercnn.runs import HISTORY_FILE, read_history, read_metrics
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.nn.model import LetterCNN
@@ -211,7 +211,7 @@ def build_report(
         ValueError: a bad option, not a lettercnn checkpoint, too few test images.
     """
     from lettercnn import train as training
-    from lettercnn.nn.model import resolve_checkpoint
+    from lettercnn.nn.checkpoint import resolve_checkpoint
     from lettercnn.report.features import extract_features, load_model, load_test_images
 
     started = time.perf_counter()
@@ -276,11 +276,9 @@ def _test_set_entropy(test: TestImages, features: Features) -> TestSetEntropy:
 
 def _run_accuracy(run_dir: Path) -> float | None:
     """The test accuracy in the run's metrics.json, if it has one that says it."""
-    from lettercnn.train import METRICS_FILE
-
     try:
-        return float(json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))["test"]["accuracy"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float(read_metrics(run_dir)["test"]["accuracy"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -340,8 +338,8 @@ def _draw_training(test: TestImages, features: Features, run_dir: Path, paths: d
     from lettercnn import train as training
 
     drawn = []
-    if (run_dir / training.HISTORY_FILE).is_file():
-        training.save_loss_plot(training.read_history(run_dir), paths["loss"])
+    if (run_dir / HISTORY_FILE).is_file():
+        training.save_loss_plot(read_history(run_dir), paths["loss"])
         drawn.append("loss")
     cells = test.targets * NUM_CLASSES + features.logits.argmax(1)  # (n,) flat index of (true, predicted)
     confusion = np.bincount(cells, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)

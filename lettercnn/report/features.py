@@ -91,7 +91,8 @@ def load_model(checkpoint: str | os.PathLike[str], device: str) -> tuple[LetterC
         ValueError: not a lettercnn checkpoint, the weights of another architecture, or
             a model of other classes than the 26 letters.
     """
-    from lettercnn.nn.model import LetterCNN, load_checkpoint, resolve_checkpoint
+    from lettercnn.nn.checkpoint import load_checkpoint, resolve_checkpoint
+    from lettercnn.nn.model import LetterCNN
 
     payload = load_checkpoint(checkpoint)
     model = LetterCNN.from_payload(payload, resolve_checkpoint(checkpoint), conv="torch")
