@@ -26,13 +26,16 @@ from rich.table import Table
 
 from lettercnn import __version__
 from lettercnn import report as reporting
-from lettercnn import train as training
 from lettercnn.errors import LetterError, TrainingInterrupted
 from lettercnn.runs import EpochRecord
-from lettercnn.train import Device, EvalResult, Optimizer, TrainConfig
+from lettercnn.runtime import EVAL_BATCH
+from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
 
-if TYPE_CHECKING:  # pragma: no cover - rich.progress loads only when a bar is shown
+if TYPE_CHECKING:  # pragma: no cover - rich.progress and the training side load only when used
     from rich.progress import TaskID
+
+    from lettercnn.training.evaluate import EvalResult
+    from lettercnn.training.loop import RunInfo, RunResult
 
 EXIT_ERROR = 1
 # What a shell reports for a process stopped by SIGINT (128 + 2).
@@ -45,7 +48,7 @@ USER_ERRORS = (LetterError, ValueError, OSError)
 WORST_SHOWN = 5
 
 DEFAULTS = TrainConfig()
-WEIGHT_DECAY_DEFAULTS = ", ".join(f"{value:g} for {name}" for name, value in training.DEFAULT_WEIGHT_DECAY.items())
+WEIGHT_DECAY_DEFAULTS = ", ".join(f"{value:g} for {name}" for name, value in DEFAULT_WEIGHT_DECAY.items())
 BATCH_NORM_DEFAULT = "--batch-norm" if DEFAULTS.batch_norm else "--no-batch-norm"
 
 app = typer.Typer(
@@ -134,7 +137,7 @@ def _percent(value: float | None) -> str:
 
 
 class TrainDisplay:
-    """Rich progress for :func:`lettercnn.train.fit`: a bar per epoch, a line as each one ends.
+    """Rich progress for :func:`lettercnn.training.loop.fit`: a bar per epoch, a line as each one ends.
 
     Args:
         console: where to draw.
@@ -155,7 +158,9 @@ class TrainDisplay:
             disable=not console.is_terminal,  # no bars in logs and pipes; the epoch lines stay
         )
         self.task: TaskID | None = None
-        self.callbacks = training.Callbacks(
+        from lettercnn.training.loop import Callbacks
+
+        self.callbacks = Callbacks(
             on_data_progress=self._data,
             on_start=self._start,
             on_epoch_start=self._epoch_start,
@@ -187,7 +192,7 @@ class TrainDisplay:
             self._new_task("loading letters", total)
         self.progress.update(self.task, completed=done, total=total)
 
-    def _start(self, info: training.RunInfo) -> None:
+    def _start(self, info: RunInfo) -> None:
         sizes = ", ".join(f"{size} {split}" for split, size in info.sizes.items())
         _say(self.console, f"Data: {info.data_source} ({sizes})")
         resumed = f", resuming after epoch {info.start_epoch}/{info.epochs}" if info.start_epoch else ""
@@ -228,7 +233,7 @@ def _worst_table(result: EvalResult, title: str) -> Table:
     return table
 
 
-def _print_run(console: Console, result: training.RunResult) -> None:
+def _print_run(console: Console, result: RunResult) -> None:
     """The summary of a finished run: test scores, worst letters, the run folder."""
     summary = Table(title="Test set", title_justify="left", show_header=False)
     summary.add_column(style="bold")
@@ -281,9 +286,11 @@ def train(
         if resume is None:
             config = TrainConfig(**{key: value for key, value in given.items() if value is not None})
         else:
-            config = training.resume_config(resume, **given)
+            config = resume_config(resume, **given)
+        from lettercnn.training.loop import fit
+
         with TrainDisplay(console) as display, terminate_as_interrupt():
-            result = training.fit(config, resume=resume, callbacks=display.callbacks)
+            result = fit(config, resume=resume, callbacks=display.callbacks)
     _print_run(console, result)
 
 
@@ -310,12 +317,14 @@ def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint, or a run folder (its best.pt).")],
     data: Annotated[Path, typer.Option(help="Image tree: scores its test/ folder, the training test split, or all.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = training.EVAL_BATCH_SIZE,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = EVAL_BATCH,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
 ) -> None:
     """Score a checkpoint on labelled letter images: accuracy, per-letter accuracy, confusions."""
     with user_errors():
-        result = training.evaluate_checkpoint(checkpoint, data, batch_size=batch_size, device=device)
+        from lettercnn.training.evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(checkpoint, data, batch_size=batch_size, device=device)
     if as_json:
         typer.echo(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **result.to_dict()}))
     else:
@@ -355,7 +364,7 @@ def experiments(
     with user_errors(), TrainDisplay(console) as display:
         base = TrainConfig(**{key: value for key, value in given.items() if value is not None})
 
-        def callbacks(variant: Any) -> training.Callbacks:
+        def callbacks(variant: Any) -> Any:
             display.next_run(f"({variant.key}) {variant.title}")
             return display.callbacks
 

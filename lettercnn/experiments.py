@@ -4,7 +4,7 @@
 
     runs/experiments/            a new folder per call (experiments-2, -3 ... never overwrite)
         nobn-dropout0/           (a) no BatchNorm, no dropout    -- ordinary run folders
-        bn-dropout0/             (b) BatchNorm                      (lettercnn.train)
+        bn-dropout0/             (b) BatchNorm                      (lettercnn.training)
         bn-dropout0.3/           (c) BatchNorm + dropout 0.3
         comparison.json          one row per run: test accuracy and loss, best epoch,
         comparison.md            final train/val losses, time
@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lettercnn import train as training
 from lettercnn.fileio import write_json, write_text
 from lettercnn.runs import (
     CONFIG_FILE,
@@ -36,7 +35,9 @@ from lettercnn.runs import (
     read_history,
     read_json,
 )
-from lettercnn.train import TrainConfig
+from lettercnn.training.config import TrainConfig, default_run_name
+from lettercnn.training.loop import Callbacks, fit
+from lettercnn.training.plots import save_figure
 
 # The shared settings of the three runs, so that a stopped comparison resumes with them.
 BASE_CONFIG = "config.json"
@@ -66,7 +67,7 @@ class Variant:
 
     def config(self, base: TrainConfig, runs_dir: Path) -> TrainConfig:
         """``base`` with this variant's settings, in its own run folder under ``runs_dir``."""
-        name = training.default_run_name(dataclasses.replace(base, batch_norm=self.batch_norm, dropout=self.dropout))
+        name = default_run_name(dataclasses.replace(base, batch_norm=self.batch_norm, dropout=self.dropout))
         return dataclasses.replace(
             base, batch_norm=self.batch_norm, dropout=self.dropout, name=name, runs_dir=str(runs_dir)
         )
@@ -171,7 +172,7 @@ def run_experiments(
     *,
     out: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
-    callbacks: Callable[[Variant], training.Callbacks] | None = None,
+    callbacks: Callable[[Variant], Callbacks] | None = None,
 ) -> Comparison:
     """Train the three variants with ``base``'s other settings and compare them.
 
@@ -201,7 +202,7 @@ def run_experiments(
         target = Path(out) if out is not None else Path(base.runs_dir) / DEFAULT_DIR_NAME
         out_dir = make_run_dir(target.parent, target.name)
         write_json(out_dir / BASE_CONFIG, base.to_dict())
-    make_callbacks = callbacks or (lambda _variant: training.Callbacks())
+    make_callbacks = callbacks or (lambda _variant: Callbacks())
     rows = [_run_variant(variant, base, out_dir, make_callbacks(variant)) for variant in VARIANTS]
     files = write_comparison(rows, out_dir)
     return Comparison(out_dir=out_dir, rows=rows, files=files)
@@ -220,16 +221,16 @@ def _saved_base(out_dir: Path, device: str | None) -> TrainConfig:
     return saved if device is None else dataclasses.replace(saved, device=device)
 
 
-def _run_variant(variant: Variant, base: TrainConfig, out_dir: Path, callbacks: training.Callbacks) -> ExperimentRow:
+def _run_variant(variant: Variant, base: TrainConfig, out_dir: Path, callbacks: Callbacks) -> ExperimentRow:
     """Train (or finish, or read back) one variant's run in ``out_dir``."""
     config = variant.config(base, out_dir)
     run_dir = out_dir / str(config.name)
     if not (run_dir / METRICS_FILE).is_file():
         if (run_dir / LAST_CHECKPOINT).is_file():
-            training.fit(resume=run_dir, callbacks=callbacks)
+            fit(resume=run_dir, callbacks=callbacks)
         else:
             _discard_unstarted(run_dir)
-            training.fit(config, callbacks=callbacks)
+            fit(config, callbacks=callbacks)
     return ExperimentRow.from_folder(variant, run_dir)  # what the run wrote, whether trained now or before
 
 
@@ -308,4 +309,4 @@ def save_loss_curves(rows: Sequence[ExperimentRow], path: Path) -> None:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    training.save_figure(figure, path)
+    save_figure(figure, path)

@@ -35,6 +35,10 @@ UNKNOWN = "?"
 # Inputs per onnxruntime call when predicting many images: large enough to amortise
 # the call, small enough to keep the batch in cache.
 BATCH = 64
+# Inputs per forward pass when a model scores a labelled set (validation and test in
+# training, eval, export's parity, quantisation, bench's accuracy): bounded memory for
+# a large split, and enough to keep a GEMM busy.
+EVAL_BATCH = 256
 # What onnxruntime puts before the reason in its messages, e.g.
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from m.onnx failed:".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?\s*")

@@ -12,7 +12,6 @@ import torch
 from typer.testing import CliRunner, Result
 
 from lettercnn import __version__
-from lettercnn import train as training
 from lettercnn.cli import app
 from lettercnn.data import write_synthetic
 from lettercnn.errors import TrainingInterrupted
@@ -20,6 +19,7 @@ from lettercnn.labels import LETTERS
 from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
 from lettercnn.runs import BEST_CHECKPOINT, METRICS_FILE
+from lettercnn.training import loop
 
 runner = CliRunner()
 TINY_TRAIN = ["--per-letter", "10", "--epochs", "1", "--batch-size", "32"]
@@ -139,7 +139,7 @@ def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path: Path, monkeypa
     def interrupted_fit(*_args: object, **_kwargs: object) -> None:
         raise TrainingInterrupted(tmp_path / "bn-dropout0", 3, 10)
 
-    monkeypatch.setattr(training, "fit", interrupted_fit)
+    monkeypatch.setattr(loop, "fit", interrupted_fit)
     result = runner.invoke(app, ["train", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 130
     assert "Traceback" not in result.output

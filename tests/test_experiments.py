@@ -13,7 +13,8 @@ from lettercnn.cli import app
 from lettercnn.errors import TrainingInterrupted
 from lettercnn.experiments import COMPARISON_JSON, COMPARISON_MD, LOSS_CURVES, VARIANTS, run_experiments
 from lettercnn.runs import HISTORY_FILE, LAST_CHECKPOINT, METRICS_FILE
-from lettercnn.train import Callbacks, TrainConfig
+from lettercnn.training.config import TrainConfig
+from lettercnn.training.loop import Callbacks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_NAMES = ["nobn-dropout0", "bn-dropout0", "bn-dropout0.3"]

@@ -32,7 +32,8 @@ from lettercnn.report.entropy import (
 from lettercnn.report.features import load_test_images
 from lettercnn.report.tsne import perplexity_for, pick_samples
 from lettercnn.runs import METRICS_FILE
-from lettercnn.train import TrainConfig, fit
+from lettercnn.training.config import TrainConfig
+from lettercnn.training.loop import fit
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -210,16 +210,16 @@ def build_report(
         FileNotFoundError: no checkpoint, or no data folder.
         ValueError: a bad option, not a lettercnn checkpoint, too few test images.
     """
-    from lettercnn import train as training
     from lettercnn.nn.checkpoint import resolve_checkpoint
     from lettercnn.report.features import extract_features, load_model, load_test_images
+    from lettercnn.training.evaluate import resolve_device
 
     started = time.perf_counter()
     _check_options(image_index, entropy_index, tsne_samples)
     checkpoint_file = resolve_checkpoint(checkpoint)
     run_dir = checkpoint_file.parent
     out_dir = Path(out) if out is not None else default_out_dir(checkpoint)
-    model, payload = load_model(checkpoint_file, training.resolve_device(device))
+    model, payload = load_model(checkpoint_file, resolve_device(device))
     test = load_test_images(payload.get("train_config"), data, progress)
     samples = tsne.pick_samples(len(test.targets), tsne_samples)
     features = extract_features(model, test.glyphs, progress)
@@ -335,14 +335,14 @@ def _draw_entropy(image: ImageEntropy, test_set: TestSetEntropy, paths: dict[str
 
 def _draw_training(test: TestImages, features: Features, run_dir: Path, paths: dict[str, Path]) -> list[str]:
     """The run's training curves (when it has a history.json) and the confusion matrix of these test images."""
-    from lettercnn import train as training
+    from lettercnn.training.plots import save_confusion_plot, save_loss_plot
 
     drawn = []
     if (run_dir / HISTORY_FILE).is_file():
-        training.save_loss_plot(read_history(run_dir), paths["loss"])
+        save_loss_plot(read_history(run_dir), paths["loss"])
         drawn.append("loss")
     cells = test.targets * NUM_CLASSES + features.logits.argmax(1)  # (n,) flat index of (true, predicted)
     confusion = np.bincount(cells, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
     title = f"{run_dir.name}: test accuracy {np.trace(confusion) / confusion.sum():.2%}"
-    training.save_confusion_plot(confusion.tolist(), paths["confusion"], title=title)
+    save_confusion_plot(confusion.tolist(), paths["confusion"], title=title)
     return [*drawn, "confusion"]

@@ -1,7 +1,7 @@
 """What the report looks at: the trained model, its test images, and what it computes on them.
 
-The test images are the ones :func:`lettercnn.train.evaluate_checkpoint` scores: with
-``data``, the images :func:`lettercnn.train._evaluation_set` picks from that tree;
+The test images are the ones :func:`lettercnn.training.evaluate.evaluate_checkpoint` scores:
+with ``data``, the images :func:`lettercnn.training.evaluate.held_out_set` picks from that tree;
 without it, the run's own test split, rebuilt from the checkpoint's training config
 (an image tree it trained on, or the built-in synthetic letters, re-rendered from the
 same seed and sample stream, so they are exactly the images ``metrics.json`` scored).
@@ -30,7 +30,7 @@ from lettercnn.report.entropy import feature_entropy, image_entropy
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.nn.model import LetterCNN
-    from lettercnn.train import TrainConfig
+    from lettercnn.training.config import TrainConfig
 
 # Called as progress(step, done, total) while a slow step runs; no Rich here.
 ReportProgress = Callable[[str, int, int], None]
@@ -121,18 +121,19 @@ def load_test_images(
         ValueError: no data given and the checkpoint does not say what it trained on;
             a bad image tree.
     """
-    from lettercnn import train as training
+    from lettercnn.training.config import TrainConfig
+    from lettercnn.training.evaluate import held_out_set
 
     if data is not None:
         root = Path(data)
     elif train_config is None:
         raise ValueError("the checkpoint does not say what data it was trained on; pass --data DIR")
     else:
-        config = training.TrainConfig.from_dict(train_config)
+        config = TrainConfig.from_dict(train_config)
         if config.data is None:
             return _synthetic_test_split(config, progress)
         root = Path(config.data)
-    dataset, source = training._evaluation_set(root, train_config)
+    dataset, source = held_out_set(root, train_config)
     return TestImages(np.asarray(dataset.glyphs), np.asarray(dataset.targets, dtype=np.int64), source)
 
 

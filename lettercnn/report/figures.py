@@ -2,8 +2,8 @@
 
 Each function draws one PNG with matplotlib's object API (no pyplot: no GUI backend,
 no global state) and writes it atomically. The training curves and the confusion
-matrix come from :func:`lettercnn.train.save_loss_plot` and
-:func:`lettercnn.train.save_confusion_plot`, the same plots a run folder holds.
+matrix come from :func:`lettercnn.training.plots.save_loss_plot` and
+:func:`lettercnn.training.plots.save_confusion_plot`, the same plots a run folder holds.
 matplotlib is imported inside the functions.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.report.tsne import label_positions
-from lettercnn.train import PLOT_DPI, save_figure
+from lettercnn.training.plots import PLOT_DPI, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.cm import ScalarMappable

@@ -1,4 +1,4 @@
-"""Tests of lettercnn.train: fitting, run folders, checkpoints, resume, NaN and Ctrl-C handling."""
+"""Tests of lettercnn.training: fitting, run folders, checkpoints, resume, NaN and Ctrl-C handling."""
 
 from __future__ import annotations
 
@@ -29,17 +29,9 @@ from lettercnn.runs import (
     EpochRecord,
     read_history,
 )
-from lettercnn.train import (
-    Callbacks,
-    EvalResult,
-    RunResult,
-    TrainConfig,
-    default_run_name,
-    evaluate,
-    evaluate_checkpoint,
-    fit,
-    resume_config,
-)
+from lettercnn.training.config import TrainConfig, default_run_name, resume_config
+from lettercnn.training.evaluate import EvalResult, evaluate, evaluate_checkpoint
+from lettercnn.training.loop import Callbacks, RunResult, fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Tiny synthetic runs: 8/1/1 images per letter, a few seconds per epoch on 2 cores.

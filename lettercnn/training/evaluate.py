@@ -1,0 +1,238 @@
+"""Scoring a model on labelled letters: the figures, the held-out images, the device.
+
+:func:`evaluate` scores a model on a dataset; :func:`evaluate_checkpoint` a checkpoint on
+an image tree, choosing the held-out images (:func:`held_out_set`) so that images the
+model trained on are never scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from lettercnn import data as datasets
+from lettercnn.data.imagetree import split_alias
+from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.nn.checkpoint import TRAIN_CONFIG, load_checkpoint, resolve_checkpoint
+from lettercnn.nn.model import LetterCNN
+from lettercnn.runtime import EVAL_BATCH
+from lettercnn.training.config import DEVICES, TrainConfig
+
+# Letters listed as the worst, and confusions as the most frequent, in a result.
+WORST_CLASSES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """A model scored on a labelled set.
+
+    Attributes:
+        accuracy: top-1 accuracy, 0..1.
+        loss: mean cross-entropy.
+        per_class: accuracy per letter A..Z; None for a letter with no images.
+        confusion: 26x26 counts, ``confusion[true][predicted]``.
+        count: images scored.
+        source: which images were scored (set by :func:`evaluate_checkpoint`).
+    """
+
+    accuracy: float
+    loss: float
+    per_class: dict[str, float | None]
+    confusion: list[list[int]]
+    count: int
+    source: str = ""
+
+    @classmethod
+    def from_confusion(cls, confusion: Sequence[Sequence[int]], loss_sum: float) -> EvalResult:
+        """Derive accuracies from a confusion matrix and the summed loss.
+
+        Raises:
+            ValueError: the matrix counts no images.
+        """
+        rows = [[int(n) for n in row] for row in confusion]
+        count = sum(map(sum, rows))
+        if count == 0:
+            raise ValueError("nothing to evaluate: the data holds no images")
+        correct = sum(rows[i][i] for i in range(len(rows)))
+        totals = [sum(row) for row in rows]
+        per_class = {letter: (rows[i][i] / totals[i] if totals[i] else None) for i, letter in enumerate(LETTERS)}
+        return cls(correct / count, loss_sum / count, per_class, rows, count)
+
+    def worst_classes(self, n: int = WORST_CLASSES) -> list[tuple[str, float]]:
+        """The ``n`` letters with the lowest accuracy, worst first (letters with images only)."""
+        scored = [(letter, acc) for letter, acc in self.per_class.items() if acc is not None]
+        return sorted(scored, key=lambda item: item[1])[:n]
+
+    def top_confusions(self, n: int = WORST_CLASSES) -> list[tuple[str, str, int]]:
+        """The ``n`` most frequent mistakes as ``(true, predicted, count)``, most first."""
+        mistakes = [
+            (LETTERS[t], LETTERS[p], count)
+            for t, row in enumerate(self.confusion)
+            for p, count in enumerate(row)
+            if t != p and count
+        ]
+        return sorted(mistakes, key=lambda item: -item[2])[:n]
+
+    def confused_with(self, letter: str) -> tuple[str, int] | None:
+        """The letter most often predicted for ``letter`` when wrong, and how often; None if never wrong."""
+        row = self.confusion[LETTERS.index(letter)]
+        mistakes = [(count, LETTERS[p]) for p, count in enumerate(row) if LETTERS[p] != letter and count]
+        if not mistakes:
+            return None
+        count, predicted = max(mistakes)
+        return predicted, count
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: accuracy, loss, count, source, per_class, worst_classes, top_confusions, confusion."""
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "count": self.count,
+            "source": self.source,
+            "per_class": self.per_class,
+            "worst_classes": [{"letter": letter, "accuracy": acc} for letter, acc in self.worst_classes()],
+            "top_confusions": [{"true": t, "predicted": p, "count": c} for t, p, c in self.top_confusions()],
+            "labels": list(LETTERS),
+            "confusion": self.confusion,
+        }
+
+
+def resolve_device(device: str) -> str:
+    """The torch device to use for a ``device`` setting.
+
+    Args:
+        device: "auto" (CUDA if available, else CPU), "cpu" or "cuda".
+
+    Returns:
+        "cpu" or "cuda".
+
+    Raises:
+        ValueError: an unknown device, or "cuda" where torch sees no GPU.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA GPU; use 'cpu' or 'auto'")
+    return device
+
+
+def evaluate(
+    model: LetterCNN,
+    data: Dataset | DataLoader,
+    device: str | torch.device | None = None,
+    *,
+    batch_size: int = EVAL_BATCH,
+) -> EvalResult:
+    """Score a model on labelled letters.
+
+    Args:
+        model: a LetterCNN, already on ``device``; its train/eval mode is restored after.
+        data: a Dataset of ``(image (1, 32, 32), label)`` or a DataLoader over one.
+        device: where to run; None: where the model's parameters are.
+        batch_size: batch size when ``data`` is a Dataset.
+
+    Returns:
+        Accuracy, loss, per-class accuracy and the confusion matrix.
+
+    Raises:
+        ValueError: the data holds no images.
+    """
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    device = device or next(model.parameters()).device
+    confusion = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.int64)
+    loss_sum = 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for images, labels in loader:
+                labels = labels.to(device)  # (b,)
+                logits = model(images.to(device))  # (b, 26)
+                loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+                cells = labels * NUM_CLASSES + logits.argmax(1)  # (b,) flat index of (true, predicted)
+                confusion += torch.bincount(cells.cpu(), minlength=NUM_CLASSES * NUM_CLASSES)
+    finally:
+        model.train(was_training)
+    return EvalResult.from_confusion(confusion.view(NUM_CLASSES, NUM_CLASSES).tolist(), loss_sum)
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    batch_size: int = EVAL_BATCH,
+    device: str = "auto",
+) -> EvalResult:
+    """Score a checkpoint on a folder of letter images.
+
+    Which images are scored (``EvalResult.source`` says which were):
+
+    - ``data`` has a ``test/`` folder (``train/`` + ``test/`` layout): every image in it.
+    - ``data`` is the folder the checkpoint was trained on, or has split folders but no
+      ``test/``: the test split exactly as training made it (same seed), so images the
+      model trained on are never scored.
+    - otherwise (a plain tree of letter folders): every image in ``data``.
+
+    Args:
+        checkpoint: a ``.pt`` file or a run folder (its ``best.pt``).
+        data: an image tree, see :func:`lettercnn.data.load_splits`.
+        batch_size: images per forward pass.
+        device: "auto", "cpu" or "cuda".
+
+    Returns:
+        The scores, with ``source`` set.
+
+    Raises:
+        FileNotFoundError: no checkpoint or no data folder.
+        ValueError: not a lettercnn checkpoint; a bad image tree; a bad device.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    file = resolve_checkpoint(checkpoint)
+    payload = load_checkpoint(file)
+    target = resolve_device(device)
+    model = LetterCNN.from_payload(payload, file)
+    if model.config.num_classes != NUM_CLASSES:
+        raise ValueError(
+            f"{file} scores {model.config.num_classes} classes; the letters are {NUM_CLASSES} ({''.join(LETTERS)})"
+        )
+    dataset, source = held_out_set(Path(data), payload.get(TRAIN_CONFIG))
+    result = evaluate(model.to(target), dataset, target, batch_size=batch_size)
+    return dataclasses.replace(result, source=source)
+
+
+def held_out_set(root: Path, train_config: Mapping[str, Any] | None) -> tuple[Dataset, str]:
+    """The images of ``root`` that a trained model is scored on, and a line saying which.
+
+    See :func:`evaluate_checkpoint` for which images those are.
+
+    Args:
+        root: an image tree.
+        train_config: the checkpoint's training config (None for a bare checkpoint).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: a bad image tree.
+    """
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist or is not a folder")
+    splits = {split_alias(entry.name): entry for entry in root.iterdir() if entry.is_dir()}
+    if "test" in splits:
+        folder = datasets.LetterFolder(splits["test"])
+        return folder, f"all {len(folder)} images in {splits['test']}"
+    trained = TrainConfig.from_dict(train_config) if train_config else None
+    trained_here = trained is not None and trained.data is not None and Path(trained.data).resolve() == root.resolve()
+    if trained_here or set(splits) - {None}:
+        held_out = datasets.load_splits(root, seed=trained.seed if trained else 0, augment=False)
+        return held_out.test, f"the test split of {held_out.source}"
+    folder = datasets.LetterFolder(root)
+    return folder, f"all {len(folder)} images in {root}"
