@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lettercnn import preprocess
-from lettercnn.runtime import DEFAULT_MODEL, Recognizer, int8_path
+from lettercnn.data.imagetree import LabelledGlyphs, read_letter_tree
+from lettercnn.runtime import DEFAULT_MODEL, EVAL_BATCH, Recognizer, int8_path
 
 # Multiply-adds of one LetterCNN forward pass (5 convolutions and 2 linear layers);
 # tests/test_model.py counts them from the model.
@@ -172,15 +173,6 @@ class BenchResult:
 
 
 @dataclass(frozen=True)
-class Labelled:
-    """Preprocessed inputs float32 (N, 1, 32, 32), their classes (N,), and their source."""
-
-    inputs: np.ndarray
-    targets: np.ndarray
-    source: str
-
-
-@dataclass(frozen=True)
 class InferencePath:
     """One inference path ready to time: its name, ``predict(inputs) -> logits`` and size."""
 
@@ -215,11 +207,12 @@ def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = 
     ]
 
 
-def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: Labelled | None) -> float | None:
+def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: LabelledGlyphs | None) -> float | None:
     """Top-1 accuracy of ``predict`` (inputs -> logits) on ``val``, in chunks."""
     if val is None or not len(val.targets):
         return None
-    chunks = [predict(val.inputs[i : i + 256]) for i in range(0, len(val.inputs), 256)]
+    inputs = val.inputs()
+    chunks = [predict(inputs[i : i + EVAL_BATCH]) for i in range(0, len(inputs), EVAL_BATCH)]
     return float(np.mean(np.concatenate(chunks).argmax(axis=1) == val.targets))
 
 
@@ -256,7 +249,7 @@ def torch_paths(checkpoint: Path, threads: int) -> list[InferencePath]:
 
 
 def measure(
-    paths: Sequence[InferencePath], threads: int, batches: Sequence[int], val: Labelled | None,
+    paths: Sequence[InferencePath], threads: int, batches: Sequence[int], val: LabelledGlyphs | None,
     references: Sequence[InferencePath] = (),
 ) -> tuple[list[Row], dict[str, float]]:  # fmt: skip
     """Rows for ``paths`` on ``threads`` threads, and the reference GEMMs' peak GFLOP/s.
@@ -356,41 +349,28 @@ def sample_image(folder: Path) -> Path:
     return path
 
 
-def folder_validation(root: Path) -> Labelled:
-    """Labelled inputs from an image tree whose folder names are letters (A/, a/, upper_a/ ...).
+def folder_validation(root: Path) -> LabelledGlyphs:
+    """Labelled images from a tree of letter folders (A/, a/, upper_a/ ...), read as training reads them.
+
+    An image belongs to the letter of the top folder it is in: ``upper_b/x/003.png`` is a B.
 
     Raises:
         FileNotFoundError: no such folder.
-        ValueError: no letter folder with a readable image.
+        ValueError: a folder that names no letter, or no readable image.
     """
-    from lettercnn.labels import fold_label, letter_index
-    from lettercnn.runtime import find_images
-
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {root}")
-    inputs, targets = [], []
-    for file in find_images([root])[0]:
-        letter = fold_label(file.parent.name)
-        if letter is None:
-            continue
-        try:
-            inputs.append(preprocess.to_input(file))
-        except (ValueError, OSError):
-            continue
-        targets.append(letter_index(letter))
-    if not inputs:
+    tree = read_letter_tree(root)
+    if not tree.samples:
         raise ValueError(f"no readable image in a letter folder (A/ .. Z/) under {root}")
-    return Labelled(np.stack(inputs), np.asarray(targets), f"{len(inputs)} images under {root}")
+    return tree.labelled(f"{len(tree.samples)} images under {root}")
 
 
-def model_validation(model: Path) -> Labelled | None:
+def model_validation(model: Path) -> LabelledGlyphs | None:
     """The validation split of the model's own run (needs the training extra); None without torch."""
     if not _torch_available():
         return None
     from lettercnn.quantize import validation_inputs
 
-    val = validation_inputs(dict(Recognizer(model).session.get_modelmeta().custom_metadata_map))
-    return Labelled(val.inputs, val.targets, val.source)
+    return validation_inputs(dict(Recognizer(model).session.get_modelmeta().custom_metadata_map))
 
 
 def _torch_available() -> bool:

@@ -24,6 +24,7 @@ onnxruntime's quantisation tools need the ``onnx`` package.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -36,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.errors import AccuracyDropError
 from lettercnn.fileio import write_bytes
-from lettercnn.labels import NUM_CLASSES
 from lettercnn.metadata import META_INPUT, META_TRAIN, decode, encode
 from lettercnn.runtime import int8_path
 
@@ -59,8 +60,7 @@ MAX_ACCURACY_DROP = 0.5
 CALIB_PER_LETTER = 12
 CALIB_MAX_IMAGES = 512
 CALIB_BATCH = 64
-# Validation when the checkpoint's own split cannot be rebuilt: the default run's split.
-FALLBACK_VAL_PER_LETTER = 40
+# The seed of a model whose metadata names none (the default run's).
 FALLBACK_SEED = 0
 # Seeds are offset so calibration images are never the validation images.
 CALIB_SEED_OFFSET = 1
@@ -120,27 +120,12 @@ class QuantReport:
         }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class LabelledInputs:
-    """Preprocessed model inputs and their classes.
-
-    Attributes:
-        inputs: float32 (N, 1, 32, 32).
-        targets: int64 (N,), 0..25.
-        source: where they came from, in words.
-    """
-
-    inputs: np.ndarray
-    targets: np.ndarray
-    source: str
-
-
 def quantize_int8(
     fp32_file: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
     *,
     calib: str | os.PathLike[str] | None = None,
-    validation: LabelledInputs | None = None,
+    validation: LabelledGlyphs | None = None,
     max_drop: float = MAX_ACCURACY_DROP,
     progress: Callable[[str], None] | None = None,
 ) -> QuantReport:
@@ -186,7 +171,8 @@ def quantize_int8(
     int8_bytes = int8_proto.SerializeToString()
     step("scoring fp32 and int8")
     val = validation or validation_inputs(metadata)
-    fp32_pred, int8_pred = _predict(fp32_bytes, val.inputs), _predict(int8_bytes, val.inputs)
+    val_inputs = val.inputs()
+    fp32_pred, int8_pred = _predict(fp32_bytes, val_inputs), _predict(int8_bytes, val_inputs)
     report = QuantReport(
         file=out_file, fp32_file=source, fp32_size=len(fp32_bytes), int8_size=len(int8_bytes),
         calibration=f"{len(calib_inputs)} images: {calib_source}", validation=val.source, val_images=len(val.targets),
@@ -293,7 +279,9 @@ def calibration_inputs(calib: str | os.PathLike[str] | None, metadata: dict[str,
     if calib is None:
         config = _train_config(metadata)
         seed = int(config.get("seed", FALLBACK_SEED)) + CALIB_SEED_OFFSET
-        glyphs = _synthetic("train", CALIB_PER_LETTER, seed, config.get("fonts_dir"))
+        from lettercnn.data import SyntheticLetters
+
+        glyphs = SyntheticLetters(CALIB_PER_LETTER, seed=seed, split="train", fonts_dir=config.get("fonts_dir"))
         return preprocess.normalize(glyphs.glyphs), f"synthetic letters ({CALIB_PER_LETTER} per letter, seed {seed})"
     return _folder_inputs(Path(calib))
 
@@ -320,38 +308,23 @@ def _folder_inputs(folder: Path) -> tuple[np.ndarray, str]:
     return np.stack(inputs).astype(np.float32), f"{folder}{note}"
 
 
-def validation_inputs(metadata: dict[str, str]) -> LabelledInputs:
+def validation_inputs(metadata: dict[str, str]) -> LabelledGlyphs:
     """The validation split the model's run used, or the default run's if it cannot be rebuilt.
 
     A run on an image folder that still exists gets that folder's validation split; a
     synthetic run gets its synthetic validation split; anything else the validation
-    split of the default synthetic run (40 per letter, seed 0).
+    split of the default synthetic run (40 per letter, seed 0). See
+    :func:`lettercnn.training.evaluate.held_out`.
     """
+    from lettercnn.training.config import TrainConfig
+    from lettercnn.training.evaluate import held_out
+
     config = _train_config(metadata)
-    seed = int(config.get("seed", FALLBACK_SEED))
     data = config.get("data")
-    if data and Path(data).is_dir():
-        from lettercnn.data import load_splits
-
-        val = load_splits(data, seed=seed, augment=False).val
-        if len(val):
-            return LabelledInputs(preprocess.normalize(val.glyphs), val.targets.copy(), f"validation split of {data}")
-    if config and not data and int(config.get("per_letter", 0)) > 0:
-        from lettercnn.data import synthetic_split
-
-        glyphs = synthetic_split("val", int(config["per_letter"]), seed=seed, fonts_dir=config.get("fonts_dir"))
-        if len(glyphs):
-            count = len(glyphs) // NUM_CLASSES
-            source = f"the run's synthetic validation split ({count} per letter, seed {seed})"
-            return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
-    glyphs = _synthetic("val", FALLBACK_VAL_PER_LETTER, FALLBACK_SEED, None)
-    source = f"synthetic validation letters ({FALLBACK_VAL_PER_LETTER} per letter, seed {FALLBACK_SEED})"
-    return LabelledInputs(preprocess.normalize(glyphs.glyphs), glyphs.targets.copy(), source)
-
-
-def _synthetic(split: str, per_letter: int, seed: int, fonts_dir: str | None) -> Any:
-    """A rendered synthetic split (a GlyphSet), without augmentation."""
-    from lettercnn.data import SyntheticLetters
-
-    return SyntheticLetters(per_letter, seed=seed, split=split, fonts_dir=fonts_dir)
-
+    synthetic = bool(config) and not data and int(config.get("per_letter", 0)) > 0
+    if synthetic or (data and Path(data).is_dir()):
+        val = held_out("val", config)
+        if len(val.targets):
+            return val
+    val = held_out("val", TrainConfig().to_dict())
+    return dataclasses.replace(val, source=val.source.replace("the run's", "the default run's"))

@@ -126,6 +126,13 @@ def test_bad_bench_options_are_one_error_line(args: list[str], message: str) -> 
 
 def test_normalised_inputs_of_a_labelled_folder(letter_folder: Path) -> None:
     labelled = bench.folder_validation(letter_folder)
-    assert labelled.inputs.shape == (14, 1, 32, 32) and labelled.inputs.dtype == np.float32
+    assert labelled.inputs().shape == (14, 1, 32, 32) and labelled.inputs().dtype == np.float32
     letters = sorted(sample.name[0].upper() for sample in SAMPLES.iterdir())
     assert sorted(labelled.targets.tolist()) == [ord(letter) - ord("A") for letter in letters]
+
+
+def test_an_image_belongs_to_the_letter_of_its_top_folder_however_deep(tmp_path: Path) -> None:
+    (tmp_path / "upper_b" / "x").mkdir(parents=True)  # data/folder.py: upper_b/x/003.png is a B
+    shutil.copyfile(SAMPLES / "B_marker.png", tmp_path / "upper_b" / "x" / "003.png")
+    labelled = bench.folder_validation(tmp_path)
+    assert labelled.targets.tolist() == [1]

@@ -11,13 +11,12 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from lettercnn import preprocess
 from lettercnn.cli import app
 from lettercnn.data import SyntheticLetters
+from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.errors import AccuracyDropError, ModelError
 from lettercnn.quantize import (
     META_QUANTIZATION,
-    LabelledInputs,
     QuantReport,
     calibration_inputs,
     quantize_int8,
@@ -38,11 +37,10 @@ def quantized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, QuantRepo
     return fp32, quantize_int8(fp32)
 
 
-def few_letters(per_letter: int = 2) -> LabelledInputs:
+def few_letters(per_letter: int = 2) -> LabelledGlyphs:
     """A small labelled set: synthetic validation letters."""
     glyphs = SyntheticLetters(per_letter, seed=5, split="val")
-    inputs = np.stack([preprocess.normalize(glyph) for glyph in glyphs.glyphs])
-    return LabelledInputs(inputs, glyphs.targets.copy(), "a few synthetic letters")
+    return LabelledGlyphs(glyphs.glyphs, glyphs.targets.copy(), "a few synthetic letters")
 
 
 def test_int8_twin_is_written_beside_the_fp32_model_with_its_metadata(quantized: tuple[Path, QuantReport]) -> None:

@@ -30,7 +30,7 @@ from lettercnn.runs import (
     read_history,
 )
 from lettercnn.training.config import TrainConfig, default_run_name, resume_config
-from lettercnn.training.evaluate import EvalResult, evaluate, evaluate_checkpoint
+from lettercnn.training.evaluate import EvalResult, evaluate, evaluate_checkpoint, held_out
 from lettercnn.training.loop import Callbacks, RunResult, fit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -338,3 +338,15 @@ def test_read_history_gives_the_runs_records_or_a_clear_error(finished_run: RunR
     (tmp_path / HISTORY_FILE).write_text('[{"epoch": 1}]')
     with pytest.raises(ValueError, match="history.json is not a run history"):
         read_history(tmp_path)
+
+
+def test_held_out_images_are_a_trees_own_test_folder_or_a_split_training_never_saw(tmp_path: Path) -> None:
+    write_synthetic(tmp_path / "tree" / "train", 10, seed=1)
+    write_synthetic(tmp_path / "tree" / "test", 1, seed=2)
+    test = held_out("test", None, tmp_path / "tree")
+    assert test.source == f"all {NUM_CLASSES} images in {tmp_path / 'tree' / 'test'}" and len(test.targets) == NUM_CLASSES
+    val = held_out("val", TrainConfig(data=str(tmp_path / "tree"), seed=3).to_dict())
+    assert val.source.startswith("the validation split of ") and "seed 3" in val.source
+    assert len(val.targets) == NUM_CLASSES  # 10% of 10 per letter, carved from train/
+    with pytest.raises(ValueError, match="does not say what data it was trained on"):
+        held_out("test", None)

@@ -11,9 +11,10 @@ seed, or already split into ``train/`` and ``test/`` (``val/`` optional)::
         z/  ...                   test/     (optional: else carved from train/)
 
 Folder names fold to the 26 classes with :func:`lettercnn.labels.fold_label`, so
-``a/`` and ``A/`` are both class A. Every image is decoded once, through
-:func:`lettercnn.preprocess.canonical` (the runtime's preprocessing), and kept in
-memory as a uint8 glyph; epochs never touch the files again.
+``a/`` and ``A/`` are both class A. Every image is read once by the torch-free
+reader of :mod:`lettercnn.data.imagetree`, through :func:`lettercnn.preprocess.canonical`
+(the runtime's preprocessing), and kept in memory as a uint8 glyph; epochs never touch
+the files again.
 """
 
 from __future__ import annotations
@@ -37,53 +38,19 @@ from lettercnn.data.glyphs import (
     glyph_item,
     stratified_split,
 )
-from lettercnn.data.imagetree import IMG_EXTENSIONS, SPLIT_FOLDER_NAMES, decode_glyphs, split_alias
-from lettercnn.data.parallel import Progress, map_chunks
-from lettercnn.labels import FOLDER_NAME_FORMS, LETTERS, fold_label, letter_index
+from lettercnn.data.imagetree import (
+    IMG_EXTENSIONS,
+    SPLIT_FOLDER_NAMES,
+    decode_letter_images,
+    find_letter_images,
+    letter_folders,
+    split_alias,
+    subfolders,
+)
+from lettercnn.data.parallel import Progress
+from lettercnn.labels import LETTERS
 
 log = logging.getLogger(__name__)
-
-# Accepted folder names, for error messages (see lettercnn.labels.fold_label).
-# Unreadable images named one by one in the log before a single summary line.
-MAX_LOGGED_FAILURES = 10
-
-
-def _subfolders(directory: str | os.PathLike[str]) -> list[str]:
-    """Names of the visible subfolders of ``directory``, sorted."""
-    return sorted(
-        entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith(".")
-    )
-
-
-def letter_folders(directory: str | os.PathLike[str]) -> dict[str, int]:
-    """Map each letter folder of ``directory`` to its class index.
-
-    Args:
-        directory: a folder of letter folders. Hidden folders (``.name``) are ignored.
-
-    Returns:
-        ``{folder name: class index}``, e.g. ``{"A": 0, "a": 0, "upper_b": 1}``.
-
-    Raises:
-        ValueError: a folder name spells no letter (all such names listed, with
-            the accepted forms), or there is no letter folder at all.
-    """
-    names = _subfolders(directory)
-    unknown = [name for name in names if fold_label(name) is None]
-    if unknown:
-        hint = ""
-        if any(split_alias(name) for name in unknown):
-            hint = "; a tree split into train/ and test/ is read with load_splits"
-        raise ValueError(
-            f"unknown class folders in {directory}: {', '.join(map(repr, unknown))}; "
-            f"a class folder must name one letter: {FOLDER_NAME_FORMS}{hint}"
-        )
-    if not names:
-        raise ValueError(
-            f"Couldn't find any letter folder in {directory}; expected folders named "
-            f"{FOLDER_NAME_FORMS}, or train/ and test/ folders holding them"
-        )
-    return {name: letter_index(name) for name in names}
 
 
 class LetterFolder(DatasetFolder):
@@ -137,7 +104,9 @@ class LetterFolder(DatasetFolder):
         )
         self.folder_to_idx = self.class_to_idx
         self.class_to_idx = {letter: index for index, letter in enumerate(LETTERS)}
-        self.glyphs, self.skipped = self._decode(progress, workers)
+        tree = decode_letter_images(self.samples, progress=progress, workers=workers, where=self.root)
+        self.samples, self.glyphs, self.skipped = tree.samples, tree.glyphs, tree.skipped
+        self.targets = [target for _, target in self.samples]
         if not self.samples:
             found = f"; {len(self.skipped)} image files could not be read" if self.skipped else ""
             raise ValueError(
@@ -149,27 +118,10 @@ class LetterFolder(DatasetFolder):
         """The 26 classes, and the class index of each letter folder in ``directory``."""
         return list(LETTERS), letter_folders(directory)
 
-    def _decode(
-        self, progress: Progress | None, workers: int | None
-    ) -> tuple[np.ndarray, list[tuple[str, str]]]:
-        """Canonical glyphs of all samples; drop the unreadable ones from ``samples``."""
-        paths = [path for path, _ in self.samples]
-        chunks = list(map_chunks(decode_glyphs, paths, workers=workers, progress=progress))
-        size = preprocess.DEFAULT_SPEC.size
-        glyphs = np.concatenate([g for g, _ in chunks]) if chunks else np.zeros((0, size, size), np.uint8)
-        failed: dict[int, str] = {}
-        offset = 0
-        for chunk_glyphs, failures in chunks:
-            failed.update((offset + position, message) for position, message in failures)
-            offset += len(chunk_glyphs)
-        for message in list(failed.values())[:MAX_LOGGED_FAILURES]:
-            log.warning("skipped an unreadable image: %s", message)
-        if failed:
-            log.warning("skipped %d unreadable images of %d in %s", len(failed), len(paths), self.root)
-        keep = np.array([index not in failed for index in range(len(paths))], dtype=bool)
-        self.samples = [sample for sample, kept in zip(self.samples, keep, strict=True) if kept]
-        self.targets = [target for _, target in self.samples]
-        return glyphs[keep], [(paths[index], message) for index, message in failed.items()]
+    @staticmethod
+    def make_dataset(directory: str | os.PathLike[str], *_args: object, **_kwargs: object) -> list[tuple[str, int]]:
+        """Every image file of the tree with its class (the one reader, :func:`find_letter_images`)."""
+        return find_letter_images(directory)
 
     def _warn_empty_letters(self) -> None:
         """Log one warning naming the letters that have no image."""
@@ -199,7 +151,7 @@ def _split_layout(root: Path) -> dict[str, Path]:
         ValueError: split folders mixed with other folders, two folders for one
             split, or split folders without ``train/``.
     """
-    names = _subfolders(root)
+    names = subfolders(root)
     layout: dict[str, Path] = {}
     for name in names:
         split = split_alias(name)
@@ -226,7 +178,7 @@ def _split_layout(root: Path) -> dict[str, Path]:
 
 def _count_images(folder: Path) -> int:
     """Image files in a folder of letter folders (checks the folder names too)."""
-    return len(LetterFolder.make_dataset(str(folder), letter_folders(folder), IMG_EXTENSIONS, None, True))
+    return len(find_letter_images(folder))
 
 
 def _offset_progress(progress: Progress, offset: int, total: int, done: int, _part: int) -> None:
@@ -296,10 +248,10 @@ def load_splits(
     train = pool.subset(rest, train_transform() if augment else None)
     val = folders["val"].subset() if "val" in folders else pool.subset(val_part)
     test = folders["test"].subset() if "test" in folders else pool.subset(test_part)
-    return Splits(train, val, test, _describe(base, layout, carve_val, carve_test, seed))
+    return Splits(train, val, test, _splits_source(base, layout, carve_val, carve_test, seed))
 
 
-def _describe(root: Path, layout: dict[str, Path], carve_val: float, carve_test: float, seed: int) -> str:
+def _splits_source(root: Path, layout: dict[str, Path], carve_val: float, carve_test: float, seed: int) -> str:
     """One line saying where the splits came from."""
     if "all" in layout:
         train = 1.0 - carve_val - carve_test

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lettercnn import __version__
+from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.fileio import write_json, write_text
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.report import (
@@ -26,7 +27,7 @@ from lettercnn.report import (
     tsne,
 )
 from lettercnn.report.entropy import REFERENCE
-from lettercnn.report.features import BLOCK_NAMES, Features, ReportProgress, TestImages
+from lettercnn.report.features import BLOCK_NAMES, Features, ReportProgress
 from lettercnn.runs import HISTORY_FILE, read_history, read_metrics
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -246,7 +247,7 @@ def build_report(
     return report
 
 
-def _image_entropy(test: TestImages, features: Features, requested: int) -> ImageEntropy:
+def _image_entropy(test: LabelledGlyphs, features: Features, requested: int) -> ImageEntropy:
     """The entropies of test image ``requested`` (modulo the test-set size)."""
     index = requested % len(test.targets)
     if index != requested:
@@ -260,7 +261,7 @@ def _image_entropy(test: TestImages, features: Features, requested: int) -> Imag
     )  # fmt: skip
 
 
-def _test_set_entropy(test: TestImages, features: Features) -> TestSetEntropy:
+def _test_set_entropy(test: LabelledGlyphs, features: Features) -> TestSetEntropy:
     """Means of the per-image entropies, and the set-level ones."""
     return TestSetEntropy(
         input=float(features.input_entropy.mean()),
@@ -333,7 +334,7 @@ def _draw_entropy(image: ImageEntropy, test_set: TestSetEntropy, paths: dict[str
     return ["entropy"]
 
 
-def _draw_training(test: TestImages, features: Features, run_dir: Path, paths: dict[str, Path]) -> list[str]:
+def _draw_training(test: LabelledGlyphs, features: Features, run_dir: Path, paths: dict[str, Path]) -> list[str]:
     """The run's training curves (when it has a history.json) and the confusion matrix of these test images."""
     from lettercnn.training.plots import save_confusion_plot, save_loss_plot
 

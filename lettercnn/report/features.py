@@ -1,10 +1,10 @@
 """What the report looks at: the trained model, its test images, and what it computes on them.
 
-The test images are the ones :func:`lettercnn.training.evaluate.evaluate_checkpoint` scores:
-with ``data``, the images :func:`lettercnn.training.evaluate.held_out_set` picks from that tree;
-without it, the run's own test split, rebuilt from the checkpoint's training config
-(an image tree it trained on, or the built-in synthetic letters, re-rendered from the
-same seed and sample stream, so they are exactly the images ``metrics.json`` scored).
+The test images are the ones :func:`lettercnn.training.evaluate.held_out` gives: with
+``data``, the held-out images of that tree (those ``letters eval`` scores); without it,
+the run's own test split, rebuilt from the checkpoint's training config (an image tree
+it trained on, or the built-in synthetic letters, re-rendered from the same seed and
+sample stream, so they are exactly the images ``metrics.json`` scored).
 
 One pass over the test set keeps, per image, the 256-d feature after
 Linear -> BN1d -> ReLU, the 26 logits, and the entropies of the input and of each conv
@@ -19,22 +19,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.labels import NUM_CLASSES
 from lettercnn.report.entropy import feature_entropy, image_entropy
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.nn.model import LetterCNN
-    from lettercnn.training.config import TrainConfig
 
 # Called as progress(step, done, total) while a slow step runs; no Rich here.
 ReportProgress = Callable[[str, int, int], None]
-STEP_DATA = "rendering test letters"
+STEP_DATA = "reading test letters"
 STEP_FEATURES = "extracting features"
 
 # Images per forward pass: the five blocks' activations take 0.6 MB per image, and their
@@ -42,21 +41,6 @@ STEP_FEATURES = "extracting features"
 FEATURE_BATCH_SIZE = 64
 # Names of the five conv blocks, in order, as the report shows them.
 BLOCK_NAMES = ("block 1", "block 2", "block 3", "block 4", "block 5")
-
-
-@dataclass(frozen=True)
-class TestImages:
-    """Labelled canonical glyphs and a line saying where they came from.
-
-    Attributes:
-        glyphs: uint8 ``(n, 32, 32)``, white on black, as :func:`preprocess.canonical` makes them.
-        targets: int64 ``(n,)`` class indices.
-        source: e.g. ``"the synthetic test split (40 per letter, seed 0)"``.
-    """
-
-    glyphs: np.ndarray
-    targets: np.ndarray
-    source: str
 
 
 @dataclass(frozen=True)
@@ -105,13 +89,13 @@ def load_test_images(
     train_config: Mapping[str, Any] | None,
     data: str | os.PathLike[str] | None,
     progress: ReportProgress,
-) -> TestImages:
+) -> LabelledGlyphs:
     """The labelled test images of a run (see the module docstring for which).
 
     Args:
         train_config: the checkpoint's ``train_config``; None for a bare checkpoint.
         data: an image tree to take the test images from instead; None: the run's own.
-        progress: called while synthetic letters are rendered.
+        progress: called while the images are rendered or decoded.
 
     Returns:
         The images, their labels and where they came from.
@@ -119,40 +103,14 @@ def load_test_images(
     Raises:
         FileNotFoundError: the data folder does not exist.
         ValueError: no data given and the checkpoint does not say what it trained on;
-            a bad image tree.
+            a bad image tree; no test image.
     """
-    from lettercnn.training.config import TrainConfig
-    from lettercnn.training.evaluate import held_out_set
+    from lettercnn.training.evaluate import held_out
 
-    if data is not None:
-        root = Path(data)
-    elif train_config is None:
-        raise ValueError("the checkpoint does not say what data it was trained on; pass --data DIR")
-    else:
-        config = TrainConfig.from_dict(train_config)
-        if config.data is None:
-            return _synthetic_test_split(config, progress)
-        root = Path(config.data)
-    dataset, source = held_out_set(root, train_config)
-    return TestImages(np.asarray(dataset.glyphs), np.asarray(dataset.targets, dtype=np.int64), source)
-
-
-def _synthetic_test_split(config: TrainConfig, progress: ReportProgress) -> TestImages:
-    """The test split ``synthetic_splits`` made for a run on the built-in letters."""
-    from lettercnn.data import synthetic_split
-
-    letters = synthetic_split(
-        "test",
-        config.per_letter,
-        seed=config.seed,
-        fonts_dir=config.fonts_dir,
-        progress=lambda done, total: progress(STEP_DATA, done, total),
-    )
-    if not len(letters):
-        raise ValueError(f"the run's synthetic set ({config.per_letter} per letter) had no test split; pass --data DIR")
-    per_letter = len(letters) // NUM_CLASSES
-    source = f"the run's synthetic test split ({per_letter} per letter, seed {config.seed})"
-    return TestImages(letters.glyphs, letters.targets, source)
+    test = held_out("test", train_config, data, progress=lambda done, total: progress(STEP_DATA, done, total))
+    if not len(test.targets):
+        raise ValueError(f"{test.source} holds no image; pass --data DIR")
+    return test
 
 
 def extract_features(

@@ -1,8 +1,9 @@
 """Scoring a model on labelled letters: the figures, the held-out images, the device.
 
 :func:`evaluate` scores a model on a dataset; :func:`evaluate_checkpoint` a checkpoint on
-an image tree, choosing the held-out images (:func:`held_out_set`) so that images the
-model trained on are never scored.
+an image tree. :func:`held_out` is the one loader of the images a trained model is scored
+on (eval, the report, quantisation, ``letters bench``), so that images the model trained
+on are never scored.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from lettercnn import data as datasets
-from lettercnn.data.imagetree import split_alias
+from lettercnn.data.imagetree import LabelledGlyphs, read_letter_tree, split_alias
+from lettercnn.data.parallel import Progress
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.nn.checkpoint import TRAIN_CONFIG, load_checkpoint, resolve_checkpoint
 from lettercnn.nn.model import LetterCNN
@@ -27,6 +29,9 @@ from lettercnn.training.config import DEVICES, TrainConfig
 
 # Letters listed as the worst, and confusions as the most frequent, in a result.
 WORST_CLASSES = 5
+# The held-out splits, and what they are called in a source line.
+Split = Literal["val", "test"]
+SPLIT_NAMES: dict[str, str] = {"val": "validation", "test": "test"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,13 +179,8 @@ def evaluate_checkpoint(
 ) -> EvalResult:
     """Score a checkpoint on a folder of letter images.
 
-    Which images are scored (``EvalResult.source`` says which were):
-
-    - ``data`` has a ``test/`` folder (``train/`` + ``test/`` layout): every image in it.
-    - ``data`` is the folder the checkpoint was trained on, or has split folders but no
-      ``test/``: the test split exactly as training made it (same seed), so images the
-      model trained on are never scored.
-    - otherwise (a plain tree of letter folders): every image in ``data``.
+    Which images are scored (``EvalResult.source`` says which were): the held-out
+    test images of ``data``, see :func:`held_out`; never an image the model trained on.
 
     Args:
         checkpoint: a ``.pt`` file or a run folder (its ``best.pt``).
@@ -205,34 +205,79 @@ def evaluate_checkpoint(
         raise ValueError(
             f"{file} scores {model.config.num_classes} classes; the letters are {NUM_CLASSES} ({''.join(LETTERS)})"
         )
-    dataset, source = held_out_set(Path(data), payload.get(TRAIN_CONFIG))
+    images = held_out("test", payload.get(TRAIN_CONFIG), data)
+    dataset = datasets.GlyphSet(images.glyphs, images.targets, None, images.source)
     result = evaluate(model.to(target), dataset, target, batch_size=batch_size)
-    return dataclasses.replace(result, source=source)
+    return dataclasses.replace(result, source=images.source)
 
 
-def held_out_set(root: Path, train_config: Mapping[str, Any] | None) -> tuple[Dataset, str]:
-    """The images of ``root`` that a trained model is scored on, and a line saying which.
+def held_out(
+    split: Split,
+    train_config: Mapping[str, Any] | None,
+    data: str | os.PathLike[str] | None = None,
+    *,
+    progress: Progress | None = None,
+) -> LabelledGlyphs:
+    """The labelled images a trained model is scored on: the one loader of held-out images.
 
-    See :func:`evaluate_checkpoint` for which images those are.
+    Never an image the model trained on. With ``data`` (an image tree):
+
+    - a tree with its own ``test/`` (or ``val/``) folder: every image in that folder;
+    - the tree the model trained on, or a tree split into ``train/`` ... without that
+      folder: the split exactly as training made it (same seed);
+    - otherwise (a plain tree of letter folders, new to the model): every image in it.
+
+    Without ``data``, the run's own split: its image tree's (as above), or its synthetic
+    letters, re-rendered from the same seed and sample stream (the images
+    ``metrics.json`` scored, for ``"test"``).
 
     Args:
-        root: an image tree.
-        train_config: the checkpoint's training config (None for a bare checkpoint).
+        split: ``"val"`` or ``"test"``.
+        train_config: the checkpoint's training config; None for a bare checkpoint.
+        data: an image tree; None for the run's own data.
+        progress: called as ``progress(done, total)`` while images are rendered or decoded.
+
+    Returns:
+        The images (possibly none: a synthetic run too small for the split), their
+        classes, and a line saying which they are.
 
     Raises:
-        FileNotFoundError: ``root`` is not a folder.
-        ValueError: a bad image tree.
+        FileNotFoundError: the data folder does not exist.
+        ValueError: no ``data`` and no ``train_config`` saying what the model trained on;
+            a bad image tree.
     """
+    trained = TrainConfig.from_dict(train_config) if train_config else None
+    if data is None:
+        if trained is None:
+            raise ValueError("the checkpoint does not say what data it was trained on; pass --data DIR")
+        if trained.data is None:
+            return _synthetic_split(split, trained, progress)
+        data = trained.data
+    return _tree_split(split, Path(data), trained, progress)
+
+
+def _synthetic_split(split: Split, trained: TrainConfig, progress: Progress | None) -> LabelledGlyphs:
+    """A synthetic run's own split, rendered again."""
+    letters = datasets.synthetic_split(
+        split, trained.per_letter, seed=trained.seed, fonts_dir=trained.fonts_dir, progress=progress
+    )
+    per_letter = len(letters) // NUM_CLASSES
+    source = f"the run's synthetic {SPLIT_NAMES[split]} split ({per_letter} per letter, seed {trained.seed})"
+    return LabelledGlyphs(letters.glyphs, letters.targets, source)
+
+
+def _tree_split(split: Split, root: Path, trained: TrainConfig | None, progress: Progress | None) -> LabelledGlyphs:
+    """The held-out images of an image tree (see :func:`held_out`)."""
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist or is not a folder")
-    splits = {split_alias(entry.name): entry for entry in root.iterdir() if entry.is_dir()}
-    if "test" in splits:
-        folder = datasets.LetterFolder(splits["test"])
-        return folder, f"all {len(folder)} images in {splits['test']}"
-    trained = TrainConfig.from_dict(train_config) if train_config else None
+    layout = {split_alias(entry.name): entry for entry in root.iterdir() if entry.is_dir()}
+    if split in layout:
+        tree = read_letter_tree(layout[split], progress=progress)
+        return tree.labelled(f"all {len(tree.samples)} images in {layout[split]}")
     trained_here = trained is not None and trained.data is not None and Path(trained.data).resolve() == root.resolve()
-    if trained_here or set(splits) - {None}:
-        held_out = datasets.load_splits(root, seed=trained.seed if trained else 0, augment=False)
-        return held_out.test, f"the test split of {held_out.source}"
-    folder = datasets.LetterFolder(root)
-    return folder, f"all {len(folder)} images in {root}"
+    if trained_here or set(layout) - {None}:
+        splits = datasets.load_splits(root, seed=trained.seed if trained else 0, augment=False, progress=progress)
+        part = getattr(splits, split)
+        return LabelledGlyphs(part.glyphs, part.targets, f"the {SPLIT_NAMES[split]} split of {splits.source}")
+    tree = read_letter_tree(root, progress=progress)
+    return tree.labelled(f"all {len(tree.samples)} images in {root}")
