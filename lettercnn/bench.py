@@ -16,12 +16,16 @@ it), and the cold start of ``letters recognize one.png`` as a subprocess (wall t
 and peak RSS). The paths take turns too (see :func:`time_side_by_side`), so the ratios
 hold on a machine whose speed drifts.
 
-This module is on the runtime side: it imports torch only for the torch rows, and
-skips them with a note when torch is not installed.
+This module is on the runtime side and never imports torch or the training side: the
+torch rows and the model's own validation split are lent by the training side
+(:func:`lettercnn.training.evaluate.torch_paths`,
+:func:`lettercnn.quantize.validation_inputs`), which the command line hands in when the
+training extra is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -36,7 +40,7 @@ import numpy as np
 
 from lettercnn import preprocess
 from lettercnn.data.imagetree import LabelledGlyphs, read_letter_tree
-from lettercnn.runtime import DEFAULT_MODEL, EVAL_BATCH, Recognizer, int8_path
+from lettercnn.runtime import DEFAULT_MODEL, EVAL_BATCH, int8_path, open_session
 
 # Multiply-adds of one LetterCNN forward pass (5 convolutions and 2 linear layers);
 # tests/test_model.py counts them from the model.
@@ -59,8 +63,6 @@ MATMUL_ORT = "onnxruntime MatMul"
 MATMUL_TORCH = "torch.mm"
 COLD_START_RUNS = 9
 P90 = 0.9
-# Where `letters bench` looks for the checkpoint of the shipped model (a source checkout).
-DEFAULT_CHECKPOINT = Path("models/bn-dropout0")
 
 TORCH_IMG2COL = "torch eager, img2col Conv2d"
 TORCH_NN = "torch eager, nn.Conv2d"
@@ -181,6 +183,10 @@ class InferencePath:
     size_bytes: int
 
 
+# The torch eager paths of one checkpoint at a thread count: what the training side lends.
+TorchPaths = Callable[[int], list[InferencePath]]
+
+
 def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = ROUNDS) -> list[Timing]:
     """Time every path at ``batch``, interleaved: each round gives each path its share of calls.
 
@@ -218,34 +224,13 @@ def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: LabelledGlyphs |
 
 def onnx_path(name: str, model: Path, threads: int) -> InferencePath:
     """An onnxruntime model on ``threads`` intra-op threads."""
-    recognizer = Recognizer(model, threads)
-    session, input_name = recognizer.session, recognizer.input_name
+    session = open_session(model, threads)
+    feed = session.get_inputs()[0].name
 
     def predict(inputs: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: inputs})[0]
+        return session.run(None, {feed: inputs})[0]  # no chunking or checks: what is timed is the call
 
     return InferencePath(name, predict, model.stat().st_size)
-
-
-def torch_paths(checkpoint: Path, threads: int) -> list[InferencePath]:
-    """The checkpoint in torch eager mode, once with each convolution (same weights)."""
-    import torch
-
-    from lettercnn.nn.checkpoint import resolve_checkpoint
-    from lettercnn.nn.model import LetterCNN
-
-    torch.set_num_threads(threads)
-    file = resolve_checkpoint(checkpoint)
-    paths = []
-    for name, conv in ((TORCH_IMG2COL, "img2col"), (TORCH_NN, "torch")):
-        model = LetterCNN.from_checkpoint(file, conv=conv).eval()
-
-        def predict(inputs: np.ndarray, model: Any = model) -> np.ndarray:
-            with torch.inference_mode():
-                return model(torch.from_numpy(inputs)).numpy()
-
-        paths.append(InferencePath(name, predict, file.stat().st_size))
-    return paths
 
 
 def measure(
@@ -285,16 +270,12 @@ def reference_gemms(threads: int) -> list[InferencePath]:
     except ImportError:
         pass
     else:
-        import onnxruntime as ort
-
         tensors = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
         graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", tensors[:2], tensors[2:])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MATMUL_OPSET)], ir_version=MATMUL_IR)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = open_session(model.SerializeToString(), threads)
         found.append(InferencePath(MATMUL_ORT, lambda _x: session.run(None, {"a": a, "b": b}), 0))
-    if _torch_available():
+    if importlib.util.find_spec("torch") is not None:  # a reference, not a torch row: no training side
         import torch
 
         torch.set_num_threads(threads)
@@ -364,46 +345,34 @@ def folder_validation(root: Path) -> LabelledGlyphs:
     return tree.labelled(f"{len(tree.samples)} images under {root}")
 
 
-def model_validation(model: Path) -> LabelledGlyphs | None:
-    """The validation split of the model's own run (needs the training extra); None without torch."""
-    if not _torch_available():
-        return None
-    from lettercnn.quantize import validation_inputs
-
-    return validation_inputs(dict(Recognizer(model).session.get_modelmeta().custom_metadata_map))
-
-
-def _torch_available() -> bool:
-    """Whether the torch rows can run."""
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def run_bench(
     model: Path | None = None,
     *,
     int8_model: Path | None = None,
-    checkpoint: Path | None = None,
+    torch_paths: TorchPaths | None = None,
+    validation: LabelledGlyphs | None = None,
     batches: Sequence[int] = DEFAULT_BATCHES,
     threads: Sequence[int] = DEFAULT_THREADS,
     data: Path | None = None,
     cold: bool = True,
     progress: Callable[[str], None] | None = None,
+    notes: Sequence[str] = (),
 ) -> BenchResult:
     """Time every inference path at every thread count (see the module doc).
 
     Args:
         model: the fp32 ``.onnx``; default the shipped model.
         int8_model: its int8 twin; default ``<model>.int8.onnx`` if it exists.
-        checkpoint: the torch checkpoint of the same weights; default
-            :data:`DEFAULT_CHECKPOINT` if it exists. Without it (or torch) the torch rows are skipped.
+        torch_paths: the torch eager paths of the same weights, per thread count (the
+            training side's :func:`lettercnn.training.evaluate.torch_paths`); None: no torch rows.
+        validation: labelled images for the accuracy column (the model's own validation
+            split, from the training side); ``data`` takes precedence.
         batches: batch sizes to time; the first is the latency batch, the largest the throughput one.
         threads: thread counts, one table each.
-        data: labelled images (letter folders) for the accuracy column; default the
-            model's own validation split when torch is installed, else none.
+        data: a tree of letter folders for the accuracy column.
         cold: also time ``letters recognize one.png`` in a fresh process.
         progress: called with a description as each step starts.
+        notes: what the caller skipped and why (e.g. the torch rows), kept in the result.
 
     Returns:
         The figures.
@@ -416,15 +385,15 @@ def run_bench(
     batches, threads = _check_counts("batch", batches), _check_counts("threads", threads)
     model = model or DEFAULT_MODEL
     int8_model = int8_model or (int8_path(model) if int8_path(model).is_file() else None)
-    checkpoint, notes = _torch_checkpoint(checkpoint)
+    notes = list(notes)
     if int8_model is None:
         notes.append(f"{ORT_INT8}: skipped, no {int8_path(model).name} (make one with `letters export --int8`)")
     step("validation images")
-    val = folder_validation(data) if data is not None else model_validation(model)
+    val = folder_validation(data) if data is not None else validation
     rows: list[Row] = []
     gemm: dict[int, dict[str, float]] = {}
     for count in threads:
-        paths = torch_paths(checkpoint, count) if checkpoint is not None else []
+        paths = torch_paths(count) if torch_paths is not None else []
         paths.append(onnx_path(ORT_FP32, model, count))
         if int8_model is not None:
             paths.append(onnx_path(ORT_INT8, int8_model, count))
@@ -444,16 +413,3 @@ def _check_counts(name: str, values: Sequence[int]) -> tuple[int, ...]:
     if not values or any(value < 1 for value in values):
         raise ValueError(f"--{name} takes positive integers such as 1,64; got {','.join(map(str, values)) or 'nothing'}")
     return tuple(dict.fromkeys(values))
-
-
-def _torch_checkpoint(checkpoint: Path | None) -> tuple[Path | None, list[str]]:
-    """The checkpoint for the torch rows, or None and why they are skipped."""
-    if not _torch_available():
-        return None, ["torch rows: skipped, torch is not installed (pip install 'lettercnn[train]')"]
-    if checkpoint is None:
-        if DEFAULT_CHECKPOINT.exists():
-            return DEFAULT_CHECKPOINT, []
-        return None, [f"torch rows: skipped, no checkpoint (pass --checkpoint RUN; {DEFAULT_CHECKPOINT} not found)"]
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-    return checkpoint, []

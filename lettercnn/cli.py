@@ -26,8 +26,8 @@ from rich.table import Table
 
 from lettercnn import __version__
 from lettercnn import report as reporting
-from lettercnn.errors import LetterError, TrainingInterrupted
-from lettercnn.runs import EpochRecord
+from lettercnn.errors import LetterError, TrainingInterrupted, missing_module
+from lettercnn.runs import SHIPPED_RUN, EpochRecord
 from lettercnn.runtime import EVAL_BATCH
 from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
 
@@ -586,7 +586,7 @@ def bench(
     model: Annotated[Optional[Path], typer.Option(help=escape("An fp32 .onnx [default: the shipped model]."))] = None,
     int8_model: Annotated[Optional[Path], _option("Its int8 twin.", "--int8-model", default="MODEL.int8.onnx")] = None,
     checkpoint: Annotated[Optional[Path], _option("Checkpoint of the same weights, for the torch rows.",
-                                                  default="models/bn-dropout0 if present")] = None,  # fmt: skip
+                                                  default=f"{SHIPPED_RUN} if present")] = None,  # fmt: skip
     batch: Annotated[str, typer.Option(help="Batch sizes: the first is timed for latency, the largest for throughput.")] = "1,64",
     threads: Annotated[str, typer.Option(help="Thread counts, one table each.")] = "1,2",
     data: Annotated[Optional[Path], _option("Letter folders (A/..Z/) for the accuracy column.",
@@ -599,9 +599,10 @@ def bench(
 
     console = Console(stderr=as_json)
     with user_errors(), console.status("benchmark ...") as status:
+        torch_paths, validation, notes = _lent_by_training(checkpoint, model, data)
         result = run_bench(
-            model, int8_model=int8_model, checkpoint=checkpoint, batches=_int_list(batch, "--batch"),
-            threads=_int_list(threads, "--threads"), data=data, cold=cold,
+            model, int8_model=int8_model, torch_paths=torch_paths, validation=validation, notes=notes,
+            batches=_int_list(batch, "--batch"), threads=_int_list(threads, "--threads"), data=data, cold=cold,
             progress=lambda step: status.update(f"benchmark: {step} ..."),
         )  # fmt: skip
     if as_json:
@@ -617,6 +618,22 @@ def bench(
                       f"{start.runs}), {start.peak_rss_mb:.0f} MB peak RSS")  # fmt: skip
     for note in result.notes:
         _say(console, f"Note: {note}")
+
+
+def _lent_by_training(checkpoint: Path | None, model: Path | None, data: Path | None) -> tuple[Any, Any, list[str]]:
+    """The bench's torch rows and the model's own validation split, from the training side; or why not."""
+    missing = missing_module()
+    if missing is not None:
+        return None, None, [f"torch rows: skipped, {missing} is not installed (pip install 'lettercnn[train]')"]
+    if checkpoint is None and not SHIPPED_RUN.exists():
+        return None, None, [f"torch rows: skipped, no checkpoint (pass --checkpoint RUN; {SHIPPED_RUN} not found)"]
+    if checkpoint is not None and not checkpoint.exists():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    from lettercnn.runtime import DEFAULT_MODEL
+    from lettercnn.training.evaluate import lend_to_bench
+
+    torch_paths, validation = lend_to_bench(checkpoint or SHIPPED_RUN, model or DEFAULT_MODEL, data)
+    return torch_paths, validation, []
 
 
 def _save_crops(folder: Path, result: Any) -> None:

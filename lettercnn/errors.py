@@ -128,9 +128,15 @@ def require_extra(what: str, modules: tuple[str, ...] = TRAIN_MODULES, extra: st
     Raises:
         MissingExtra: naming the first missing module and the pip command that installs it.
     """
-    for module in modules:
-        if importlib.util.find_spec(module) is None:  # also None for sys.modules[module] = None
-            raise MissingExtra(what, module, extra)
+    module = missing_module(modules)
+    if module is not None:
+        raise MissingExtra(what, module, extra)
+
+
+def missing_module(modules: tuple[str, ...] = TRAIN_MODULES) -> str | None:
+    """The first of ``modules`` that cannot be imported (looked up, not imported); None if none."""
+    # find_spec is None for a module that is not installed, and for one hidden as sys.modules[name] = None.
+    return next((module for module in modules if importlib.util.find_spec(module) is None), None)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from lettercnn import __version__, preprocess
-from lettercnn.errors import ExportError, ParityError
+from lettercnn.errors import ExportError, ModelError, ParityError
 from lettercnn.fileio import write_bytes
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import (
@@ -50,6 +50,7 @@ from lettercnn.metadata import (
 )
 from lettercnn.preprocess import InputSpec
 from lettercnn.runs import BEST_CHECKPOINT, CHECKPOINT_NAMES, CONFIG_FILE, METRICS_FILE, read_json
+from lettercnn.runtime import EVAL_BATCH, logits, open_session
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import onnx
@@ -71,9 +72,6 @@ MIN_OPSET = 17
 DEFAULT_PARITY_SAMPLES = 256
 PARITY_BATCH = 64
 DEFAULT_ATOL = 1e-4
-# Inputs go through torch and onnxruntime in chunks of this many (bounded memory
-# for a large validation split given as ``inputs``).
-EVAL_CHUNK = 256
 # The example batch for tracing. With a batch of 1 the exporter specialises the
 # batch dimension to 1 even when it is marked dynamic.
 EXAMPLE_BATCH = 2
@@ -344,8 +342,8 @@ def _reference_logits(model: LetterCNN, samples: np.ndarray) -> np.ndarray:
 
     chunks = []
     with torch.inference_mode():
-        for start in range(0, len(samples), EVAL_CHUNK):
-            chunks.append(model(torch.from_numpy(samples[start : start + EVAL_CHUNK])).numpy())
+        for start in range(0, len(samples), EVAL_BATCH):
+            chunks.append(model(torch.from_numpy(samples[start : start + EVAL_BATCH])).numpy())
     return np.concatenate(chunks)
 
 
@@ -525,16 +523,13 @@ def _check_parity(data: bytes, samples: np.ndarray, reference: np.ndarray, atol:
         ParityError: a batch differs by more than ``atol`` or in a top-1 class.
     """
     import onnxruntime as ort
-    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-    # What onnxruntime raises for a model it cannot read (its errors are not OSError/ValueError).
-    load_errors = (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidArgument, ort_errors.NotImplemented)
     try:
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    except load_errors as err:
+        session = open_session(data)
+    except ModelError as err:
         raise ExportError(f"onnxruntime {ort.__version__} cannot load the exported model: {err}") from None
     parity = tuple(
-        _compare(name, onnx_logits(session, samples[:count]), reference[:count])
+        _compare(name, logits(session, samples[:count], name="the exported model"), reference[:count])
         for name, count in (("batch 1", 1), (f"batch {PARITY_BATCH}", PARITY_BATCH), ("all", len(samples)))
     )
     for figures in parity:
@@ -546,15 +541,6 @@ def _check_parity(data: bytes, samples: np.ndarray, reference: np.ndarray, atol:
             parity,
         )
     return parity
-
-
-def onnx_logits(session: Any, samples: np.ndarray) -> np.ndarray:
-    """onnxruntime logits for ``samples`` run in batches of ``min(N, EVAL_CHUNK)``."""
-    chunks = [
-        session.run([OUTPUT_NAME], {INPUT_NAME: samples[start : start + EVAL_CHUNK]})[0]
-        for start in range(0, len(samples), EVAL_CHUNK)
-    ]
-    return np.concatenate(chunks)
 
 
 def _compare(name: str, got: np.ndarray, want: np.ndarray) -> Parity:

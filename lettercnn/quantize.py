@@ -41,7 +41,7 @@ from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.errors import AccuracyDropError
 from lettercnn.fileio import write_bytes
 from lettercnn.metadata import META_INPUT, META_TRAIN, decode, encode
-from lettercnn.runtime import int8_path
+from lettercnn.runtime import int8_path, logits, open_session
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import onnx
@@ -250,11 +250,7 @@ def _input_convs(proto: onnx.ModelProto) -> list[str]:
 
 def _predict(model: bytes, inputs: np.ndarray) -> np.ndarray:
     """Top-1 class of each input under onnxruntime."""
-    import onnxruntime as ort
-
-    from lettercnn.export import onnx_logits
-
-    return onnx_logits(ort.InferenceSession(model, providers=["CPUExecutionProvider"]), inputs).argmax(axis=1)
+    return logits(open_session(model), inputs).argmax(axis=1)
 
 
 def _train_config(metadata: dict[str, str]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ CHECKPOINT_NAMES = (BEST_CHECKPOINT, LAST_CHECKPOINT)
 
 # Where run folders go.
 RUNS_DIR = "runs"
+# The run of the model shipped in the package, kept in a source checkout.
+SHIPPED_RUN = Path("models") / "bn-dropout0"
 
 
 @dataclasses.dataclass(frozen=True)

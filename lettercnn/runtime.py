@@ -76,8 +76,12 @@ class Timing:
     inference_ms: float = 0.0
 
 
-def _onnx_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions onnxruntime raises for a bad model file or a run it cannot do."""
+def onnx_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnxruntime raises for a bad model or a run it cannot do.
+
+    They are neither ``OSError`` nor ``ValueError``; :func:`open_session` and
+    :func:`logits` turn them into :class:`~lettercnn.errors.ModelError`.
+    """
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
     names = (
@@ -92,6 +96,76 @@ def _ort_reason(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     reason = _ORT_PREFIX.sub("", lines[0]).strip() if lines else ""
     return reason or type(error).__name__
+
+
+def open_session(model: str | os.PathLike[str] | bytes, threads: int | None = None) -> Any:
+    """An onnxruntime session on the CPU: the one place lettercnn opens a model.
+
+    Args:
+        model: an ``.onnx`` file, or a serialized model (bytes).
+        threads: intra-op threads; None: onnxruntime's choice (all cores).
+
+    Returns:
+        The ``onnxruntime.InferenceSession``.
+
+    Raises:
+        ModelError: a missing or empty file, or a model onnxruntime cannot load.
+        ValueError: ``threads`` below 1.
+    """
+    import onnxruntime as ort
+
+    if isinstance(model, bytes):
+        source: str | bytes = model
+        name = "the serialized model"
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ModelError(f"model not found: {path}")
+        if path.stat().st_size == 0:
+            raise ModelError(f"{path} is not a model onnxruntime can load: the file is empty")
+        source, name = str(path), str(path)
+    options = ort.SessionOptions()
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except onnx_errors() as err:
+        raise ModelError(
+            f"{name} is not a model onnxruntime can load (not ONNX, or truncated): {_ort_reason(err)}"
+        ) from None
+
+
+def logits(session: Any, inputs: np.ndarray, *, batch: int = EVAL_BATCH, name: str = "the model") -> np.ndarray:
+    """A session's first output for ``inputs``, run ``batch`` inputs at a time.
+
+    Args:
+        session: from :func:`open_session`.
+        inputs: float32 ``(n, channels, size, size)``.
+        batch: inputs per onnxruntime call (1 for a model fixed to batch 1).
+        name: the model, as an error names it.
+
+    Returns:
+        float32 ``(n, classes)``.
+
+    Raises:
+        ModelError: onnxruntime failed to run the model.
+    """
+    feed = session.get_inputs()[0].name
+    array = np.ascontiguousarray(inputs, dtype=np.float32)
+    rows = []
+    for start in range(0, len(array), batch):
+        chunk = array[start : start + batch]
+        try:
+            rows.append(session.run(None, {feed: chunk})[0])
+        except onnx_errors() as err:
+            raise ModelError(f"{name} failed on inputs of shape {chunk.shape}: {_ort_reason(err)}") from None
+    if not rows:
+        classes = session.get_outputs()[0].shape[-1]
+        return np.zeros((0, classes if isinstance(classes, int) else 0), np.float32)
+    return np.concatenate(rows)
 
 
 def check_top_k(top_k: int) -> None:
@@ -159,32 +233,15 @@ class Recognizer:
         assume_letters: bool = False,
         threshold: Threshold = "otsu",
     ) -> None:
-        import onnxruntime as ort
-
         if threshold not in preprocess.THRESHOLDS:
             raise ValueError(f"unknown threshold {threshold!r}; expected one of {', '.join(preprocess.THRESHOLDS)}")
         self.path = Path(model) if model is not None else DEFAULT_MODEL
-        if not self.path.is_file():
-            hint = " (the package was installed without its model)" if model is None else ""
-            raise ModelError(f"model not found: {self.path}{hint}")
-        if self.path.stat().st_size == 0:
-            raise ModelError(f"{self.path} is not a model onnxruntime can load: the file is empty")
-        options = ort.SessionOptions()
-        if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads must be >= 1, got {threads}")
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except _onnx_errors() as err:
-            raise ModelError(
-                f"{self.path} is not a model onnxruntime can load (not ONNX, or truncated): {_ort_reason(err)}"
-            ) from None
+        if model is None and not self.path.is_file():
+            raise ModelError(f"model not found: {self.path} (the package was installed without its model)")
+        self.session = open_session(self.path, threads)
         self.metadata = decode(self.session.get_modelmeta().custom_metadata_map)
         self.labels, self.spec = self._read_metadata(assume_letters)
         self.threshold = threshold
-        self.input_name = self.session.get_inputs()[0].name
         self.batch = self._check_input()
         self.timing = Timing()
 
@@ -270,16 +327,9 @@ class Recognizer:
         Raises:
             ModelError: onnxruntime failed to run the model on them.
         """
-        batch = np.ascontiguousarray(inputs, dtype=np.float32)
-        rows = []
-        for start in range(0, len(batch), self.batch):
-            chunk = batch[start : start + self.batch]
-            try:
-                logits = self.session.run(None, {self.input_name: chunk})[0]
-            except _onnx_errors() as err:
-                raise ModelError(f"{self.path} failed on inputs of shape {chunk.shape}: {_ort_reason(err)}") from None
-            rows.append(_softmax(logits))
-        return np.concatenate(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+        if not len(inputs):
+            return np.zeros((0, len(self.labels)), np.float32)
+        return _softmax(logits(self.session, inputs, batch=self.batch, name=str(self.path)))
 
     def predict(
         self,
@@ -358,8 +408,8 @@ class Recognizer:
         self.timing.inference_ms += inference_s * 1000.0
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
 

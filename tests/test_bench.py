@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lettercnn import bench
+from lettercnn import bench, cli
 from lettercnn.cli import app
 from lettercnn.runtime import DEFAULT_MODEL
+from lettercnn.training.evaluate import torch_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = REPO / "models" / "bn-dropout0"
@@ -51,7 +52,8 @@ def test_paths_take_turns_so_drift_slows_them_alike() -> None:
 
 
 def test_every_path_is_timed_on_the_same_weights(letter_folder: Path) -> None:
-    result = bench.run_bench(checkpoint=SHIPPED_RUN, batches=[1, 4], threads=[1], data=letter_folder, cold=False)
+    torch_rows = torch_paths(SHIPPED_RUN)
+    result = bench.run_bench(torch_paths=torch_rows, batches=[1, 4], threads=[1], data=letter_folder, cold=False)
     assert [row.path for row in result.rows] == ALL_PATHS
     for row in result.rows:
         assert set(row.latency_ms) == {1, 4} and all(0 < t.best <= t.median <= t.p90 for t in row.latency_ms.values())
@@ -66,18 +68,22 @@ def test_every_path_is_timed_on_the_same_weights(letter_folder: Path) -> None:
 
 
 def test_without_torch_the_torch_rows_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench, "_torch_available", lambda: False)
-    result = bench.run_bench(batches=[1], threads=[1], cold=False)
-    assert result.validation == ""  # the model's own split needs the training side
-    assert [row.path for row in result.rows] == [bench.ORT_FP32, bench.ORT_INT8]
-    assert result.speedup(result.rows[1], 1) == pytest.approx(result.rows[0].latency_ms[1][0] / result.rows[1].latency_ms[1][0])
-    assert any("torch is not installed" in note for note in result.notes)
+    monkeypatch.setattr(cli, "missing_module", lambda: "torch")
+    result = runner.invoke(app, ["bench", "--batch", "1", "--threads", "1", "--no-cold", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["validation"] == ""  # the model's own split needs the training side
+    assert [row["path"] for row in figures["rows"]] == [bench.ORT_FP32, bench.ORT_INT8]
+    assert figures["rows"][1]["speedup"]["1"] == pytest.approx(
+        figures["rows"][0]["latency_ms"]["1"]["median"] / figures["rows"][1]["latency_ms"]["1"]["median"]
+    )
+    assert any("torch is not installed" in note for note in figures["notes"])
 
 
 def test_a_model_without_int8_twin_skips_that_row(tmp_path: Path, letter_folder: Path) -> None:
     shutil.copyfile(DEFAULT_MODEL, tmp_path / "m.onnx")
-    result = bench.run_bench(tmp_path / "m.onnx", checkpoint=SHIPPED_RUN, batches=[1], threads=[1], cold=False,
-                             data=letter_folder)  # fmt: skip
+    result = bench.run_bench(tmp_path / "m.onnx", torch_paths=torch_paths(SHIPPED_RUN), batches=[1], threads=[1],
+                             cold=False, data=letter_folder)  # fmt: skip
     assert [row.path for row in result.rows][-1] == bench.ORT_FP32
     assert any("no m.int8.onnx" in note for note in result.notes)
 

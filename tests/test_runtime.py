@@ -14,7 +14,7 @@ import pytest
 from lettercnn import preprocess
 from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
-from lettercnn.runtime import Prediction, Recognizer
+from lettercnn.runtime import DEFAULT_MODEL, Prediction, Recognizer, logits, open_session
 
 RENDERED = 64
 
@@ -153,3 +153,25 @@ def test_top_k_below_1_is_refused_and_above_the_classes_lists_them_all():
     with pytest.raises(ValueError, match="--top-k must be at least 1"):
         recognizer.predict(letter_image(), top_k=0)
     assert len(recognizer.predict(letter_image(), top_k=99).top_k) == len(LETTERS)
+
+
+def test_open_session_reads_a_file_or_its_bytes_and_logits_run_in_batches(model_and_reference):
+    path, _ = model_and_reference
+    inputs = np.stack([preprocess.to_input(letter_image(c)) for c in "ABCDEFG"])
+    whole = logits(open_session(path, threads=1), inputs)
+    in_pairs = logits(open_session(path.read_bytes()), inputs, batch=2)
+    assert whole.shape == (7, len(LETTERS))
+    np.testing.assert_allclose(in_pairs, whole, atol=1e-5)
+    assert logits(open_session(path), inputs[:0]).shape == (0, len(LETTERS))
+
+
+def test_open_session_turns_onnxruntime_errors_into_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="model not found"):
+        open_session(tmp_path / "nowhere.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="the file is empty"):
+        open_session(tmp_path / "empty.onnx")
+    with pytest.raises(ModelError, match="not a model onnxruntime can load"):
+        open_session(b"not a model")
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        open_session(DEFAULT_MODEL, threads=0)

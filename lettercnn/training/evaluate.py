@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from lettercnn import data as datasets
+from lettercnn.bench import TORCH_IMG2COL, TORCH_NN, InferencePath, TorchPaths
 from lettercnn.data.imagetree import LabelledGlyphs, read_letter_tree, split_alias
 from lettercnn.data.parallel import Progress
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.nn.checkpoint import TRAIN_CONFIG, load_checkpoint, resolve_checkpoint
 from lettercnn.nn.model import LetterCNN
-from lettercnn.runtime import EVAL_BATCH
+from lettercnn.runtime import EVAL_BATCH, open_session
 from lettercnn.training.config import DEVICES, TrainConfig
 
 # Letters listed as the worst, and confusions as the most frequent, in a result.
@@ -281,3 +283,65 @@ def _tree_split(split: Split, root: Path, trained: TrainConfig | None, progress:
         return LabelledGlyphs(part.glyphs, part.targets, f"the {SPLIT_NAMES[split]} split of {splits.source}")
     tree = read_letter_tree(root, progress=progress)
     return tree.labelled(f"all {len(tree.samples)} images in {root}")
+
+
+def torch_paths(checkpoint: str | os.PathLike[str]) -> TorchPaths:
+    """A checkpoint in torch eager mode, with our img2col convolution and with ``nn.Conv2d``.
+
+    What the training side lends ``letters bench`` for its torch rows: the same weights
+    as the exported model, timed beside it.
+
+    Args:
+        checkpoint: a ``.pt`` file or a run folder (its ``best.pt``).
+
+    Returns:
+        ``paths(threads)``: the two paths, with torch set to ``threads`` threads.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: not a lettercnn checkpoint.
+    """
+    file = resolve_checkpoint(checkpoint)
+    models = [
+        (name, LetterCNN.from_checkpoint(file, conv=conv))
+        for name, conv in ((TORCH_IMG2COL, "img2col"), (TORCH_NN, "torch"))
+    ]
+    size = file.stat().st_size
+
+    def paths(threads: int) -> list[InferencePath]:
+        torch.set_num_threads(threads)
+        return [InferencePath(name, _eager(model), size) for name, model in models]
+
+    return paths
+
+
+def _eager(model: LetterCNN) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict(inputs) -> logits`` of a model in eval mode, under inference_mode."""
+
+    def predict(inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(inputs)).numpy()
+
+    return predict
+
+
+def lend_to_bench(
+    checkpoint: str | os.PathLike[str], model: str | os.PathLike[str], data: str | os.PathLike[str] | None
+) -> tuple[TorchPaths, LabelledGlyphs | None]:
+    """What the training side lends ``letters bench``: the torch rows, and the model's own validation split.
+
+    Args:
+        checkpoint: the checkpoint of the model's weights.
+        model: the fp32 ``.onnx`` (its metadata says which run, and so which validation split).
+        data: the tree the accuracy column is scored on instead, if any (then no split is rebuilt).
+
+    Raises:
+        FileNotFoundError: no checkpoint or no model there.
+        ValueError: not a lettercnn checkpoint; an unusable model.
+    """
+    from lettercnn.quantize import validation_inputs
+
+    paths = torch_paths(checkpoint)
+    if data is not None:
+        return paths, None
+    return paths, validation_inputs(dict(open_session(model).get_modelmeta().custom_metadata_map))
