@@ -320,13 +320,14 @@ def cold_start(image: Path, runs: int = COLD_START_RUNS) -> ColdStart:
 
 
 def sample_image(folder: Path) -> Path:
-    """A one-letter PNG in ``folder`` to cold-start on."""
+    """A one-letter PNG in ``folder`` to cold-start on: a clean R, drawn as the synthetic letters are."""
     import cv2
 
-    canvas = np.full((96, 96), 255, np.uint8)
-    cv2.putText(canvas, "R", (22, 76), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 0, 7, cv2.LINE_AA)
+    from lettercnn.data.render import CHARS, hershey_templates, render_image  # numpy and OpenCV only
+
+    template = hershey_templates(cv2.FONT_HERSHEY_SIMPLEX)[CHARS.index("R")]
     path = folder / "R.png"
-    path.write_bytes(preprocess.encode_png(canvas))
+    path.write_bytes(preprocess.encode_png(render_image(template, np.random.default_rng(0), distort=False)))
     return path
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from lettercnn import __version__, preprocess
@@ -90,20 +89,7 @@ MODEL_DOC = (
 # Metadata keys (values are JSON strings).
 # Checkpoint keys copied into metadata 'train' (besides the model and train config).
 CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc")
-# Rendering of the default parity inputs: OpenCV's Hershey fonts (no font files),
-# upper and lower case, both polarities, on a canvas like a small camera crop.
-RENDER_FONTS = (
-    cv2.FONT_HERSHEY_SIMPLEX,
-    cv2.FONT_HERSHEY_PLAIN,
-    cv2.FONT_HERSHEY_DUPLEX,
-    cv2.FONT_HERSHEY_COMPLEX,
-    cv2.FONT_HERSHEY_TRIPLEX,
-    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
-)
-RENDER_CANVAS = 64
-RENDER_SCALE = (1.2, 2.0)
-RENDER_THICKNESS = (1, 5)  # [low, high) pixels
-RENDER_NOISE = 12.0  # std of additive noise, 8-bit levels
+# Seed of the default parity inputs (rendered like the synthetic training letters).
 RENDER_SEED = 0
 
 
@@ -288,11 +274,12 @@ def _check_inputs(inputs: np.ndarray, spec: InputSpec) -> np.ndarray:
 def render_parity_inputs(
     count: int = DEFAULT_PARITY_SAMPLES, seed: int = RENDER_SEED, *, spec: InputSpec = preprocess.DEFAULT_SPEC
 ) -> np.ndarray:
-    """Letters drawn with OpenCV's Hershey fonts, through the one preprocessing.
+    """Letters rendered as the synthetic training set draws them, through the one preprocessing.
 
     Real inputs, not noise: the parity gate should see the activations a model sees
-    in the field. Sample ``i`` is ``LETTERS[i % 26]`` in a random case, font, size,
-    stroke and polarity, with sensor-like noise; the same ``seed`` gives the same set.
+    in the field. Sample ``i`` is ``LETTERS[i % 26]`` in a random case and font of the
+    synthetic set's bank, drawn like handwriting and photographed
+    (:func:`lettercnn.data.render.render_image`); the same ``seed`` gives the same set.
 
     Args:
         count: how many images.
@@ -302,27 +289,17 @@ def render_parity_inputs(
     Returns:
         float32 ``(count, channels, size, size)``, as :func:`lettercnn.preprocess.to_input` makes them.
     """
+    from lettercnn.data.render import CHARS, load_font_bank, render_image
+
+    bank = load_font_bank()
     rng = np.random.default_rng(seed)
     out = np.empty((count, spec.channels, spec.size, spec.size), dtype=np.float32)
     for index in range(count):
-        out[index] = preprocess.to_input(_draw_letter(LETTERS[index % len(LETTERS)], rng), spec=spec)
+        letter = LETTERS[index % len(LETTERS)]
+        char = letter.lower() if rng.random() < 0.5 else letter
+        template = bank.templates[int(rng.integers(len(bank.names)))][CHARS.index(char)]
+        out[index] = preprocess.to_input(render_image(template, rng), spec=spec)
     return out
-
-
-def _draw_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
-    """One letter on a uint8 ``RENDER_CANVAS`` square, either polarity, with noise."""
-    text = letter.lower() if rng.random() < 0.5 else letter
-    face = int(rng.choice(RENDER_FONTS)) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
-    scale = float(rng.uniform(*RENDER_SCALE))
-    thickness = int(rng.integers(*RENDER_THICKNESS))
-    (width, height), _ = cv2.getTextSize(text, face, scale, thickness)
-    canvas = np.zeros((RENDER_CANVAS, RENDER_CANVAS), dtype=np.uint8)  # putText draws on 8-bit only
-    origin = ((RENDER_CANVAS - width) // 2, (RENDER_CANVAS + height) // 2)
-    cv2.putText(canvas, text, origin, face, scale, 255, thickness, cv2.LINE_AA)
-    if rng.random() < 0.5:
-        canvas = 255 - canvas  # dark ink on light paper
-    noisy = canvas + rng.normal(0.0, RENDER_NOISE, canvas.shape)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _rebuild(payload: Mapping[str, Any], conv: str, checkpoint_file: Path) -> LetterCNN:

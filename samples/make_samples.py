@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lettercnn.data.render import text_coverage
 from lettercnn.fileio import write_bytes, write_text
 
 SAMPLES_DIR = Path(__file__).resolve().parent
@@ -56,18 +57,6 @@ class Sample:
 
 
 # --- layers --------------------------------------------------------------------------
-
-
-def ink_mask(text: str, shape: tuple[int, int], font: int, thickness: int, fill: float) -> np.ndarray:
-    """Coverage of ``text`` drawn centred in an image of ``shape``: float32 (H, W) in [0, 1]."""
-    height, width = shape
-    (text_w, text_h), baseline = cv2.getTextSize(text, font, 1.0, thickness)
-    scale = min(fill * height / (text_h + baseline), 0.85 * width / text_w)
-    (text_w, text_h), baseline = cv2.getTextSize(text, font, scale, thickness)
-    origin = ((width - text_w) // 2, (height + text_h - baseline) // 2)
-    canvas = np.zeros(shape, np.uint8)
-    cv2.putText(canvas, text, origin, font, scale, 255, thickness, cv2.LINE_AA)
-    return canvas.astype(np.float32) / 255.0
 
 
 def stroke_width(coverage: np.ndarray) -> float:
@@ -169,7 +158,7 @@ SQUARE = (SIDE, SIDE)
 
 def letter(text: str, font: int, stroke: float, fill: float = LETTER_FILL, shape: tuple[int, int] = SQUARE) -> np.ndarray:
     """Coverage of a letter (or word) with strokes ``stroke`` pixels wide."""
-    return with_stroke(ink_mask(text, shape, font, REGULAR, fill), stroke)
+    return with_stroke(text_coverage(text, shape, font, REGULAR, fill), stroke)
 
 
 def a_paper(rng: Rng) -> np.ndarray:

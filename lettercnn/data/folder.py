@@ -47,7 +47,7 @@ from lettercnn.data.imagetree import (
     split_alias,
     subfolders,
 )
-from lettercnn.data.parallel import Progress
+from lettercnn.data.parallel import Progress, offset_progress
 from lettercnn.labels import LETTERS
 
 log = logging.getLogger(__name__)
@@ -181,11 +181,6 @@ def _count_images(folder: Path) -> int:
     return len(find_letter_images(folder))
 
 
-def _offset_progress(progress: Progress, offset: int, total: int, done: int, _part: int) -> None:
-    """Report one folder's progress as progress over all folders."""
-    progress(offset + done, total)
-
-
 def _percent(fraction: float) -> str:
     """0.1 -> '10%'."""
     return f"{fraction * 100:g}%"
@@ -236,7 +231,7 @@ def load_splits(
         step = (
             None
             if progress is None
-            else functools.partial(_offset_progress, progress, offset, sum(totals.values()))
+            else functools.partial(offset_progress, progress, offset, sum(totals.values()))
         )
         folders[split] = LetterFolder(folder, progress=step, workers=workers)
         offset += totals[split]

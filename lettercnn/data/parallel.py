@@ -111,3 +111,11 @@ def _report(
         done += len(chunk)
         if progress is not None:
             progress(done, total)
+
+
+def offset_progress(progress: Progress, offset: int, total: int, done: int, _part: int) -> None:
+    """Report one part's ``(done, part)`` as progress over the whole job of ``total`` items.
+
+    Bind the first three with ``functools.partial`` for the part that starts at ``offset``.
+    """
+    progress(offset + done, total)

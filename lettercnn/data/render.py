@@ -415,3 +415,19 @@ def _photo(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
         photo = photo if decoded is None else decoded
     return photo
+
+
+def text_coverage(text: str, shape: tuple[int, int], font: int, thickness: int, fill: float) -> np.ndarray:
+    """Coverage of ``text`` drawn centred in an image of ``shape``: float32 (H, W) in [0, 1].
+
+    The text is ``fill`` of the image's height (at most 85% of its width), in an OpenCV
+    ``FONT_HERSHEY_*`` face; ``samples/make_samples.py`` draws its letters and word with it.
+    """
+    height, width = shape
+    (text_w, text_h), baseline = cv2.getTextSize(text, font, 1.0, thickness)
+    scale = min(fill * height / (text_h + baseline), 0.85 * width / text_w)
+    (text_w, text_h), baseline = cv2.getTextSize(text, font, scale, thickness)
+    origin = ((width - text_w) // 2, (height + text_h - baseline) // 2)
+    canvas = np.zeros(shape, np.uint8)
+    cv2.putText(canvas, text, origin, font, scale, 255, thickness, cv2.LINE_AA)
+    return canvas.astype(np.float32) / 255.0

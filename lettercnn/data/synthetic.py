@@ -30,7 +30,7 @@ import numpy as np
 from lettercnn.data.augment import train_transform
 from lettercnn.data.glyphs import GlyphSet, GlyphTransform, Splits, check_fractions
 from lettercnn.data.imagetree import staged_tree
-from lettercnn.data.parallel import Progress, map_chunks
+from lettercnn.data.parallel import Progress, map_chunks, offset_progress
 from lettercnn.data.render import Rendered, load_font_bank, render_chunk
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.preprocess import encode_png
@@ -204,7 +204,7 @@ def synthetic_splits(
     sets: dict[str, GlyphSet] = {}
     offset = 0
     for split, count in sizes.items():
-        step = None if progress is None else functools.partial(_offset_progress, progress, offset, total)
+        step = None if progress is None else functools.partial(offset_progress, progress, offset, total)
         transform = train_transform() if (split == "train" and augment) else None
         if count == 0:
             sets[split] = GlyphSet.empty(f"synthetic {split} seed {seed}")
@@ -224,11 +224,6 @@ def synthetic_splits(
     if fonts_dir is not None:
         source += f", extra fonts from {fonts_dir}"
     return Splits(sets["train"], sets["val"], sets["test"], source)
-
-
-def _offset_progress(progress: Progress, offset: int, total: int, done: int, _part: int) -> None:
-    """Report a part's progress as progress over the whole job."""
-    progress(offset + done, total)
 
 
 def synthetic_split(
