@@ -26,7 +26,7 @@ from rich.table import Table
 
 from lettercnn import __version__
 from lettercnn import report as reporting
-from lettercnn.errors import LetterError, TrainingInterrupted, missing_module
+from lettercnn.errors import LetterError, TrainingInterrupted, missing_module, require_extra
 from lettercnn.runs import SHIPPED_RUN, EpochRecord
 from lettercnn.runtime import EVAL_BATCH
 from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
@@ -62,16 +62,22 @@ app.add_typer(data_app, name="data")
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(needs_training: str | None = None) -> Iterator[None]:
     """The one error boundary of every command.
 
     Library errors print ``Error: <message>`` on stderr and exit 1; Ctrl-C prints
     one line and exits 130. Nothing else is caught (``typer.Exit`` passes through).
 
+    Args:
+        needs_training: the command, e.g. ``"letters train"``, when it needs the
+            training extra: without it, one line names the fix before anything runs.
+
     Raises:
         typer.Exit: with :data:`EXIT_ERROR` or :data:`EXIT_INTERRUPTED`.
     """
     try:
+        if needs_training is not None:
+            require_extra(needs_training)
         yield
     except TrainingInterrupted as stop:
         kept = f"last.pt keeps {stop.epochs_done}/{stop.epochs} finished epochs"
@@ -282,7 +288,7 @@ def train(
         "seed": seed, "device": device, "workers": workers, "name": name, "runs_dir": runs_dir, "fonts_dir": fonts,
     }  # fmt: skip
     console = Console()
-    with user_errors():
+    with user_errors(needs_training="letters train"):
         if resume is None:
             config = TrainConfig(**{key: value for key, value in given.items() if value is not None})
         else:
@@ -321,7 +327,7 @@ def eval_command(
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
 ) -> None:
     """Score a checkpoint on labelled letter images: accuracy, per-letter accuracy, confusions."""
-    with user_errors():
+    with user_errors(needs_training="letters eval"):
         from lettercnn.training.evaluate import evaluate_checkpoint
 
         result = evaluate_checkpoint(checkpoint, data, batch_size=batch_size, device=device)
@@ -357,11 +363,11 @@ def experiments(
     resume: Annotated[Optional[Path], _option("Finish a stopped experiments folder.")] = None,
 ) -> None:
     """Train (a) no BatchNorm, (b) BatchNorm, (c) BatchNorm + dropout 0.3, and compare them."""
-    from lettercnn import experiments as study
-
     given = {"data": data, "epochs": epochs, "per_letter": per_letter, "seed": seed, "device": device}
     console = Console()
-    with user_errors(), TrainDisplay(console) as display:
+    with user_errors(needs_training="letters experiments"), TrainDisplay(console) as display:
+        from lettercnn import experiments as study
+
         base = TrainConfig(**{key: value for key, value in given.items() if value is not None})
 
         def callbacks(variant: Any) -> Any:
@@ -412,10 +418,10 @@ def data_synth(
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it already holds an image tree.")] = False,
 ) -> None:
     """Write synthetic letters (fonts drawn like handwriting and photos) as an image tree."""
-    from lettercnn.data import write_synthetic
-
     console = Console()
-    with user_errors(), _progress_bar(console, "rendering letters") as progress:
+    with user_errors(needs_training="letters data synth"), _progress_bar(console, "rendering letters") as progress:
+        from lettercnn.data import write_synthetic
+
         counts = write_synthetic(out, per_letter, seed=seed, fonts_dir=fonts, overwrite=overwrite, progress=progress)
     _say(console, f"Wrote {sum(counts.values())} images of {len(counts)} letters to {out}")
 
@@ -452,7 +458,7 @@ def export_command(
 
     target = out if out is not None else (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "letters.onnx"
     console = Console()
-    with user_errors():
+    with user_errors(needs_training="letters export"):
         if calib is not None and not int8:
             raise ValueError("--calib calibrates the int8 model; add --int8")
     with user_errors(), console.status("exporting (reference, export, checker, parity) ..."):
@@ -524,7 +530,7 @@ def report_command(
 ) -> None:
     """Look inside a model: kernels, feature maps, t-SNE, entropy in nats, curves; one offline HTML page."""
     console = Console()
-    with user_errors(), _step_bars(console) as progress:
+    with user_errors(needs_training="letters report"), _step_bars(console) as progress:
         report = reporting.build_report(
             checkpoint, data=data, out=out, image_index=image_index, entropy_index=entropy_index,
             tsne_samples=tsne_samples, device=device, progress=progress,

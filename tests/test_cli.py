@@ -560,3 +560,45 @@ def test_sigterm_stops_a_long_command_like_ctrl_c() -> None:
 def test_help_shows_defaults_written_in_brackets() -> None:
     result = runner.invoke(app, ["recognize", "--help"], env={"COLUMNS": "200"})
     assert "[default: the shipped model]" in result.output and "[default: all cores]" in result.output
+
+
+# --- The runtime-only install (README's first Quickstart command): no torch. --------------
+
+HIDE_TORCH = (
+    "import sys\n"
+    "sys.modules['torch'] = None  # what an install without the train extra looks like to Python\n"
+    "from lettercnn.cli import run\n"
+    "sys.argv = ['letters', *sys.argv[1:]]\n"
+    "run()\n"
+)
+TORCH_COMMANDS = {
+    "train": ["train", "--runs-dir", "runs"],
+    "eval": ["eval", "model.pt", "--data", "letters"],
+    "export": ["export", "m.onnx", "--checkpoint", "model.pt"],
+    "report": ["report", "--checkpoint", "model.pt"],
+    "experiments": ["experiments", "--out", "experiments"],
+    "data synth": ["data", "synth", "synth", "--per-letter", "2"],
+}
+
+
+@pytest.mark.parametrize("command", list(TORCH_COMMANDS))
+def test_without_torch_every_training_command_is_one_error_line_naming_the_fix(tmp_path: Path, command: str) -> None:
+    args = TORCH_COMMANDS[command]
+    result = subprocess.run([sys.executable, "-c", HIDE_TORCH, *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"Error: letters {command} needs the train extra, and torch is not installed; "
+        "install it with: pip install 'lettercnn[train]'"
+    ]
+    assert list(tmp_path.iterdir()) == []  # nothing written: no run folder, no experiments config.json
+
+
+def test_without_torch_recognize_and_bench_still_run(letter_files: Path) -> None:
+    recognize = subprocess.run(
+        [sys.executable, "-c", HIDE_TORCH, "recognize", str(letter_files / "R.png")], capture_output=True, text=True
+    )
+    assert recognize.returncode == 0 and ": R " in recognize.stdout, recognize.stderr
+    args = ["bench", "--batch", "1", "--threads", "1", "--no-cold", "--json"]
+    bench = subprocess.run([sys.executable, "-c", HIDE_TORCH, *args], capture_output=True, text=True)
+    assert bench.returncode == 0, bench.stderr
+    assert any("torch is not installed" in note for note in json.loads(bench.stdout)["notes"])
