@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     recognizer = Recognizer(threads=args.threads)
-    session = camera.Session()
+    session = camera.CameraOptions()
     with tempfile.TemporaryDirectory() as folder:
         video = make_video(Path(folder) / "bench.avi", args.frames)
         stages: dict[str, list[float]] = {"capture": [], "preprocess": [], "inference": [], "drawing": []}

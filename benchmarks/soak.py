@@ -101,7 +101,7 @@ def main() -> int:
         print(f"before the loop: peak RSS {megabytes(peak_rss())}, current {megabytes(current_rss())}")
         recognizer = Recognizer(threads=args.threads)
         started = time.perf_counter()
-        count = camera.run(recognizer, camera.open_source(str(video)), camera.Session(), on_result=on_result)
+        count = camera.run(recognizer, camera.open_source(str(video)), camera.CameraOptions(), on_result=on_result)
         seconds = time.perf_counter() - started
 
     changes = sum(1 for before, after in zip(answers, answers[1:]) if before != after)

@@ -70,7 +70,7 @@ ORT_FP32 = "onnxruntime fp32"
 ORT_INT8 = "onnxruntime int8"
 
 
-class Timing(NamedTuple):
+class Latency(NamedTuple):
     """Milliseconds per call: the median and 90th percentile (typical), and the fastest (peak)."""
 
     median: float
@@ -92,7 +92,7 @@ class Row:
 
     path: str
     threads: int
-    latency_ms: dict[int, Timing] = field(default_factory=dict)
+    latency_ms: dict[int, Latency] = field(default_factory=dict)
     size_bytes: int | None = None
     accuracy: float | None = None
 
@@ -187,7 +187,7 @@ class InferencePath:
 TorchPaths = Callable[[int], list[InferencePath]]
 
 
-def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = ROUNDS) -> list[Timing]:
+def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = ROUNDS) -> list[Latency]:
     """Time every path at ``batch``, interleaved: each round gives each path its share of calls.
 
     A machine that slows down for a while (another tenant, a frequency change) then
@@ -209,7 +209,7 @@ def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = 
                 path.predict(inputs)
                 times.append(time.perf_counter() - start)
     return [
-        Timing(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples
+        Latency(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples
     ]
 
 

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from lettercnn import preprocess
 from lettercnn.errors import CameraError
-from lettercnn.runtime import Prediction, Recognizer, check_top_k
+from lettercnn.runtime import DEFAULT_TOP_K, Prediction, Recognizer, check_top_k
 
 # The default region of interest: a centred box this fraction of the shorter side.
 ROI_FRACTION = 0.5
@@ -220,14 +221,22 @@ class FrameResult:
     glyph: np.ndarray
     ms: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self, fps: float) -> dict[str, Any]:
+        """A JSON-ready dict: frame, the shown letter, its confidence, the top-k, FPS."""
+        top_k = self.prediction.to_dict()["top_k"]
+        return {"frame": self.index, "letter": self.shown, "confidence": round(self.prediction.confidence, 4),
+                "top_k": top_k, "fps": round(fps, 1)}  # fmt: skip
+
 
 @dataclass
-class Session:
-    """Options of one camera run (see ``letters camera --help``)."""
+class CameraOptions:
+    """What one camera run reads and how it answers (see ``letters camera --help``)."""
 
-    top_k: int = 3
+    top_k: int = DEFAULT_TOP_K
+    # A live answer below this is "?": a frame between letters is no letter.
     min_confidence: float = 0.5
     roi: Roi = field(default_factory=Roi)
+    # A majority vote over this many frames keeps the answer from flickering (~0.2 s at 25 FPS).
     smooth: int = 5
     max_frames: int | None = None
 
@@ -235,20 +244,32 @@ class Session:
         check_top_k(self.top_k)
 
 
+def on_change(callback: Callable[[FrameResult, float], None]) -> Callable[[FrameResult, float], None]:
+    """An ``on_result`` for :func:`run` that passes a frame on only when the shown answer changes."""
+    last = {"shown": ""}
+
+    def changed(result: FrameResult, fps: float) -> None:
+        if result.shown != last["shown"]:
+            last["shown"] = result.shown
+            callback(result, fps)
+
+    return changed
+
+
 def frames_with_answers(
-    recognizer: Recognizer, frames: Iterator[np.ndarray], session: Session
+    recognizer: Recognizer, frames: Iterator[np.ndarray], options: CameraOptions
 ) -> Iterator[tuple[np.ndarray, FrameResult]]:
     """Recognize the letter in each frame's ROI; yields (frame, result)."""
-    smoother = Smoother(session.smooth)
+    smoother = Smoother(options.smooth)
     clock = time.perf_counter()
     for index, frame in enumerate(frames):
-        if session.max_frames is not None and index >= session.max_frames:
+        if options.max_frames is not None and index >= options.max_frames:
             return
         got = time.perf_counter()
-        x, y, w, h = session.roi.box(frame)
+        x, y, w, h = options.roi.box(frame)
         glyph = recognizer.glyph(frame[y : y + h, x : x + w])
         prepared = time.perf_counter()
-        prediction = recognizer.classify([glyph], session.top_k, session.min_confidence)[0]
+        prediction = recognizer.classify([glyph], options.top_k, options.min_confidence)[0]
         done = time.perf_counter()
         ms = {"capture": (got - clock) * 1e3, "preprocess": (prepared - got) * 1e3, "inference": (done - prepared) * 1e3}
         shown = smoother.update(prediction.letter)
@@ -286,7 +307,7 @@ def snapshot(folder: Path, frame: np.ndarray, result: FrameResult) -> Path:
 def run(
     recognizer: Recognizer,
     frames: Iterator[np.ndarray],
-    session: Session,
+    options: CameraOptions,
     *,
     on_result: Callable[[FrameResult, float], None],
     show: bool = False,
@@ -301,7 +322,7 @@ def run(
     writer: cv2.VideoWriter | None = None
     count, fps, last = 0, 0.0, time.perf_counter()
     try:
-        for frame, result in frames_with_answers(recognizer, frames, session):
+        for frame, result in frames_with_answers(recognizer, frames, options):
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if count else 1.0 / max(now - last, 1e-6)
             last, count = now, count + 1

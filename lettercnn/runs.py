@@ -41,6 +41,9 @@ CHECKPOINT_NAMES = (BEST_CHECKPOINT, LAST_CHECKPOINT)
 
 # Where run folders go.
 RUNS_DIR = "runs"
+# The run `letters train` writes with every default (training.config.default_run_name):
+# the one checkpoint export, eval, report and bench read when given none.
+DEFAULT_RUN = Path(RUNS_DIR) / "bn-dropout0"
 # The run of the model shipped in the package, kept in a source checkout.
 SHIPPED_RUN = Path("models") / "bn-dropout0"
 
@@ -167,3 +170,25 @@ def resolve_run(run: str | os.PathLike[str]) -> tuple[Path, Path]:
     if not (path / LAST_CHECKPOINT).is_file():
         raise FileNotFoundError(f"no {LAST_CHECKPOINT} in {path}; is it a run folder?")
     return path, path / LAST_CHECKPOINT
+
+
+def default_checkpoint(checkpoint: str | os.PathLike[str] | None = None) -> Path:
+    """The checkpoint a command reads: the one given, else :data:`DEFAULT_RUN`.
+
+    Args:
+        checkpoint: a ``.pt`` file or a run folder, or None for the default run.
+
+    Returns:
+        ``checkpoint`` as a path (checked later, by whoever loads it), or the default run.
+
+    Raises:
+        FileNotFoundError: none given and no default run; the message says how to get one.
+    """
+    if checkpoint is not None:
+        return Path(checkpoint)
+    if DEFAULT_RUN.exists():
+        return DEFAULT_RUN
+    raise FileNotFoundError(
+        f"no checkpoint given and no {DEFAULT_RUN} (a fresh checkout has no {RUNS_DIR}/ yet): train one with "
+        f"`letters train`, or pass --checkpoint {SHIPPED_RUN}, the run of the shipped model"
+    )

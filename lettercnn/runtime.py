@@ -32,6 +32,8 @@ DEFAULT_MODEL = ASSETS / "lettercnn.onnx"
 # The int8 twin of a model sits beside it: model.onnx -> model.int8.onnx (`letters export --int8`).
 INT8_SUFFIX = ".int8.onnx"
 UNKNOWN = "?"
+# Letters listed per answer, best first, unless asked otherwise.
+DEFAULT_TOP_K = 3
 # Inputs per onnxruntime call when predicting many images: large enough to amortise
 # the call, small enough to keep the batch in cache.
 BATCH = 64
@@ -68,12 +70,18 @@ class Prediction:
 
 
 @dataclass
-class Timing:
-    """Milliseconds spent, summed over the images predicted so far."""
+class TimeSpent:
+    """Milliseconds a Recognizer spent, summed over the images it read so far."""
 
     images: int = 0
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
+
+    def per_image(self) -> tuple[float, float]:
+        """Mean milliseconds per image: (preprocessing, inference); zeros before the first image."""
+        if not self.images:
+            return 0.0, 0.0
+        return self.preprocess_ms / self.images, self.inference_ms / self.images
 
 
 def onnx_errors() -> tuple[type[BaseException], ...]:
@@ -243,7 +251,7 @@ class Recognizer:
         self.labels, self.spec = self._read_metadata(assume_letters)
         self.threshold = threshold
         self.batch = self._check_input()
-        self.timing = Timing()
+        self.spent = TimeSpent()
 
     def _read_metadata(self, assume_letters: bool) -> tuple[list[str], InputSpec]:
         missing = [key for key in REQUIRED_KEYS if key not in self.metadata]
@@ -294,7 +302,7 @@ class Recognizer:
         """
         return preprocess.canonical(image, spec=self.spec, threshold=self.threshold)
 
-    def classify(self, glyphs: Sequence[np.ndarray], top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
+    def classify(self, glyphs: Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0) -> list[Prediction]:
         """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none.
 
         A blank glyph (all black: preprocessing found no glyph) is answered
@@ -313,14 +321,6 @@ class Recognizer:
                 predictions[index] = prediction
         return predictions
 
-    def prepare(self, image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
-        """One image to the model input (1, size, size), as the model was trained.
-
-        Raises:
-            preprocess.ImageError: an unreadable file or an array that is not an image.
-        """
-        return preprocess.to_input(image, spec=self.spec, threshold=self.threshold)
-
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """Softmax probabilities (n, classes) for prepared inputs (n, 1, size, size).
 
@@ -334,7 +334,7 @@ class Recognizer:
     def predict(
         self,
         images: np.ndarray | str | os.PathLike[str] | Sequence[np.ndarray | str | os.PathLike[str]],
-        top_k: int = 3,
+        top_k: int = DEFAULT_TOP_K,
         min_confidence: float = 0.0,
     ) -> Prediction | list[Prediction]:
         """Read the letter in one image, or in each of a list of images.
@@ -361,7 +361,7 @@ class Recognizer:
         self._count(len(batch), prepared - start, time.perf_counter() - prepared)
         return predictions[0] if single else predictions
 
-    def decide(self, probabilities: np.ndarray, top_k: int = 3, min_confidence: float = 0.0) -> list[Prediction]:
+    def decide(self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0) -> list[Prediction]:
         """Predictions from rows of probabilities; ``top_k`` above the classes lists them all."""
         check_top_k(top_k)
         k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
@@ -374,7 +374,7 @@ class Recognizer:
         return results
 
     def read_file(
-        self, path: str | os.PathLike[str], *, top_k: int = 3, min_confidence: float = 0.0, word: bool = False
+        self, path: str | os.PathLike[str], *, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0, word: bool = False
     ) -> FileResult:
         """Read one file: a single letter, or with ``word`` every letter left to right.
 
@@ -403,9 +403,9 @@ class Recognizer:
         return FileResult(file, predictions, glyphs, ms=(done - start) * 1000.0)
 
     def _count(self, images: int, preprocess_s: float, inference_s: float) -> None:
-        self.timing.images += images
-        self.timing.preprocess_ms += preprocess_s * 1000.0
-        self.timing.inference_ms += inference_s * 1000.0
+        self.spent.images += images
+        self.spent.preprocess_ms += preprocess_s * 1000.0
+        self.spent.inference_ms += inference_s * 1000.0
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -436,6 +436,22 @@ class FileResult:
     def text(self) -> str:
         """The letters read, in order ("" for an error or a blank word)."""
         return "".join(p.letter for p in self.predictions)
+
+    def save_crops(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write the 32x32 images the model saw, named after the file (and letter index) and the answer.
+
+        Returns:
+            The files written, e.g. ``folder/R_R.png`` or ``folder/word_Jig_0_J.png``.
+        """
+        from lettercnn.fileio import write_bytes
+
+        written = []
+        for index, (glyph, prediction) in enumerate(zip(self.glyphs, self.predictions)):
+            suffix = f"_{index}" if len(self.glyphs) > 1 else ""
+            file = Path(folder) / f"{self.path.stem}{suffix}_{prediction.letter.replace(UNKNOWN, 'unknown')}.png"
+            write_bytes(file, preprocess.encode_png(glyph))
+            written.append(file)
+        return written
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: path, the answer (or error), per-letter details, ms."""

@@ -602,3 +602,17 @@ def test_without_torch_recognize_and_bench_still_run(letter_files: Path) -> None
     bench = subprocess.run([sys.executable, "-c", HIDE_TORCH, *args], capture_output=True, text=True)
     assert bench.returncode == 0, bench.stderr
     assert any("torch is not installed" in note for note in json.loads(bench.stdout)["notes"])
+
+
+@pytest.mark.parametrize(
+    "args", [["export"], ["eval", "--data", "letters"], ["report"]], ids=["export", "eval", "report"]
+)
+def test_a_fresh_checkout_without_runs_gets_a_hint_instead_of_a_missing_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    result = runner.invoke(app, args)
+    assert_clean_error(
+        result, 1, "no checkpoint given and no runs/bn-dropout0 (a fresh checkout has no runs/ yet): "
+        "train one with `letters train`, or pass --checkpoint models/bn-dropout0, the run of the shipped model"
+    )  # fmt: skip

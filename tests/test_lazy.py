@@ -25,3 +25,17 @@ def test_unknown_name_is_an_attribute_error_and_dir_lists_the_exports() -> None:
     with pytest.raises(AttributeError, match="module 'lettercnn.report' has no attribute 'nope'"):
         report.nope  # noqa: B018
     assert {"build_report", "DEFAULT_TSNE_SAMPLES"} <= set(dir(report))
+
+
+def test_the_runtime_never_imports_the_training_side() -> None:
+    code = (
+        "import pathlib, sys, tempfile\n"
+        "import lettercnn.bench, lettercnn.camera, lettercnn.runtime\n"
+        "lettercnn.bench.sample_image(pathlib.Path(tempfile.mkdtemp()))  # drawn by data.render, torch-free\n"
+        "print(sorted(sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("'")
+    heavy = {"torch", "torchvision", "matplotlib", "sklearn", "onnx"}
+    training = ("lettercnn.training", "lettercnn.nn", "lettercnn.export", "lettercnn.quantize", "lettercnn.experiments",
+                "lettercnn.report.", "lettercnn.data.folder", "lettercnn.data.glyphs", "lettercnn.data.synthetic")  # fmt: skip
+    assert not [name for name in loaded if name.split(".")[0] in heavy or name.startswith(training)]

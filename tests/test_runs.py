@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lettercnn.runs import LAST_CHECKPOINT, make_run_dir, read_json, read_metrics, resolve_run
+from lettercnn.runs import DEFAULT_RUN, LAST_CHECKPOINT, make_run_dir, read_json, read_metrics, resolve_run
 
 
 def test_run_names_never_overwrite(tmp_path: Path) -> None:
@@ -33,3 +33,9 @@ def test_a_run_resumes_from_its_folder_or_its_last_checkpoint_only(tmp_path: Pat
         resolve_run(tmp_path / "best.pt")
     with pytest.raises(FileNotFoundError, match="run not found"):
         resolve_run(tmp_path / "gone")
+
+
+def test_the_default_run_is_what_letters_train_writes_with_every_default() -> None:
+    from lettercnn.training.config import TrainConfig, default_run_name
+
+    assert DEFAULT_RUN == Path(TrainConfig().runs_dir) / default_run_name(TrainConfig())

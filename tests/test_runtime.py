@@ -80,7 +80,7 @@ def test_predict_a_list_of_paths_and_arrays_gives_one_prediction_each(model_and_
     recognizer = Recognizer(model_and_reference[0])
     from_path, from_array = recognizer.predict([path, letter_image()])
     assert from_path == from_array
-    assert recognizer.timing.images == 2
+    assert recognizer.spent.images == 2
 
 
 def test_below_min_confidence_the_answer_is_a_question_mark(model_and_reference):

@@ -26,6 +26,7 @@ from lettercnn.data.parallel import Progress
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.nn.checkpoint import TRAIN_CONFIG, load_checkpoint, resolve_checkpoint
 from lettercnn.nn.model import LetterCNN
+from lettercnn.runs import default_checkpoint
 from lettercnn.runtime import EVAL_BATCH, open_session
 from lettercnn.training.config import DEVICES, TrainConfig
 
@@ -326,22 +327,33 @@ def _eager(model: LetterCNN) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def lend_to_bench(
-    checkpoint: str | os.PathLike[str], model: str | os.PathLike[str], data: str | os.PathLike[str] | None
-) -> tuple[TorchPaths, LabelledGlyphs | None]:
+    checkpoint: str | os.PathLike[str] | None, model: str | os.PathLike[str], data: str | os.PathLike[str] | None
+) -> tuple[TorchPaths | None, LabelledGlyphs | None, list[str]]:
     """What the training side lends ``letters bench``: the torch rows, and the model's own validation split.
 
     Args:
-        checkpoint: the checkpoint of the model's weights.
+        checkpoint: the checkpoint of the model's weights; None: the default run
+            (:func:`lettercnn.runs.default_checkpoint`), if there is one.
         model: the fp32 ``.onnx`` (its metadata says which run, and so which validation split).
         data: the tree the accuracy column is scored on instead, if any (then no split is rebuilt).
 
+    Returns:
+        The torch paths (None without a checkpoint), the validation split (None with
+        ``data``), and a note for each part left out.
+
     Raises:
-        FileNotFoundError: no checkpoint or no model there.
+        FileNotFoundError: a checkpoint or model given that is not there.
         ValueError: not a lettercnn checkpoint; an unusable model.
     """
     from lettercnn.quantize import validation_inputs
 
-    paths = torch_paths(checkpoint)
+    paths, notes = None, []
+    try:
+        paths = torch_paths(default_checkpoint(checkpoint))
+    except FileNotFoundError as missing:
+        if checkpoint is not None:
+            raise
+        notes.append(f"torch rows: skipped, {missing}")
     if data is not None:
-        return paths, None
-    return paths, validation_inputs(dict(open_session(model).get_modelmeta().custom_metadata_map))
+        return paths, None, notes
+    return paths, validation_inputs(dict(open_session(model).get_modelmeta().custom_metadata_map)), notes
