@@ -13,7 +13,6 @@ from typer.testing import CliRunner, Result
 
 from lettercnn import __version__
 from lettercnn.cli import app
-from lettercnn.data import write_synthetic
 from lettercnn.errors import TrainingInterrupted
 from lettercnn.labels import LETTERS
 from lettercnn.nn.checkpoint import checkpoint_payload
@@ -35,23 +34,6 @@ def assert_clean_error(result: Result, code: int, *needles: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     for needle in needles:
         assert needle in result.output, result.output
-
-
-@pytest.fixture(scope="module")
-def letters_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small image tree A/..Z/, 3 images per letter."""
-    out = tmp_path_factory.mktemp("data") / "letters"
-    write_synthetic(out, 3, seed=1)
-    return out
-
-
-@pytest.fixture(scope="module")
-def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint of an untrained model (eval needs a valid file, not a good one)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.save(checkpoint_payload(LetterCNN()), path)
-    return path
 
 
 def test_help_lists_the_commands() -> None:
@@ -85,8 +67,8 @@ def test_train_writes_run_folder_and_prints_the_summary(tmp_path: Path) -> None:
     assert f"Run folder: {run}" in result.output
 
 
-def test_eval_json_prints_one_json_object(letters_dir: Path, untrained_checkpoint: Path) -> None:
-    result = runner.invoke(app, ["eval", str(untrained_checkpoint), "--data", str(letters_dir), "--json"])
+def test_eval_json_prints_one_json_object(letter_tree: Path, untrained_checkpoint: Path) -> None:
+    result = runner.invoke(app, ["eval", str(untrained_checkpoint), "--data", str(letter_tree), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert 0.0 <= report["accuracy"] <= 1.0
@@ -95,12 +77,12 @@ def test_eval_json_prints_one_json_object(letters_dir: Path, untrained_checkpoin
     assert len(report["confusion"]) == len(LETTERS)
 
 
-def test_eval_prints_tables(letters_dir: Path, untrained_checkpoint: Path) -> None:
-    result = runner.invoke(app, ["eval", str(untrained_checkpoint), "--data", str(letters_dir)])
+def test_eval_prints_tables(letter_tree: Path, untrained_checkpoint: Path) -> None:
+    result = runner.invoke(app, ["eval", str(untrained_checkpoint), "--data", str(letter_tree)])
     assert result.exit_code == 0, result.output
     assert "Accuracy" in result.output
     assert "Per letter" in result.output
-    assert f"all {3 * len(LETTERS)} images in {letters_dir}" in result.output
+    assert f"all {3 * len(LETTERS)} images in {letter_tree}" in result.output
 
 
 def test_train_with_missing_data_folder_fails_cleanly(tmp_path: Path) -> None:
@@ -118,15 +100,15 @@ def test_train_with_bad_value_fails_cleanly(tmp_path: Path) -> None:
     assert_clean_error(result, 1, "dropout")
 
 
-def test_eval_with_missing_checkpoint_fails_cleanly(letters_dir: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["eval", str(tmp_path / "missing.pt"), "--data", str(letters_dir)])
+def test_eval_with_missing_checkpoint_fails_cleanly(letter_tree: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", str(tmp_path / "missing.pt"), "--data", str(letter_tree)])
     assert_clean_error(result, 1, "missing.pt")
 
 
-def test_eval_of_a_file_that_is_no_checkpoint_fails_cleanly(letters_dir: Path, tmp_path: Path) -> None:
+def test_eval_of_a_file_that_is_no_checkpoint_fails_cleanly(letter_tree: Path, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.pt"
     bogus.write_text("not a checkpoint")
-    result = runner.invoke(app, ["eval", str(bogus), "--data", str(letters_dir)])
+    result = runner.invoke(app, ["eval", str(bogus), "--data", str(letter_tree)])
     assert_clean_error(result, 1, "notes.pt")
 
 
@@ -155,8 +137,8 @@ def test_data_synth_writes_an_image_tree(tmp_path: Path) -> None:
     assert f"Wrote {2 * len(LETTERS)} images" in result.output
 
 
-def test_data_synth_refuses_a_full_folder_without_overwrite(letters_dir: Path) -> None:
-    result = runner.invoke(app, ["data", "synth", str(letters_dir), "--per-letter", "2"])
+def test_data_synth_refuses_a_full_folder_without_overwrite(letter_tree: Path) -> None:
+    result = runner.invoke(app, ["data", "synth", str(letter_tree), "--per-letter", "2"])
     assert_clean_error(result, 1, "not empty")
 
 
@@ -514,10 +496,10 @@ def other_checkpoints(folder: Path) -> dict[str, Path]:
                 "1 unexpected (resnet.fc.weight)")],
 )  # fmt: skip
 def test_eval_of_a_broken_or_foreign_checkpoint_is_one_error_line(
-    letters_dir: Path, tmp_path: Path, name: str, needle: str
+    letter_tree: Path, tmp_path: Path, name: str, needle: str
 ) -> None:
     checkpoint = other_checkpoints(tmp_path / "ckpts")[name]
-    result = runner.invoke(app, ["eval", str(checkpoint), "--data", str(letters_dir)])
+    result = runner.invoke(app, ["eval", str(checkpoint), "--data", str(letter_tree)])
     assert_clean_error(result, 1, f"Error: {checkpoint} ", needle)
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner, Result
 
+from conftest import TINY  # the settings of the shared tiny run
 from lettercnn.cli import app
 from lettercnn.data import synthetic_splits
 from lettercnn.labels import NUM_CLASSES
@@ -33,12 +34,11 @@ from lettercnn.report.features import load_test_images
 from lettercnn.report.tsne import perplexity_for, pick_samples
 from lettercnn.runs import METRICS_FILE
 from lettercnn.training.config import TrainConfig
-from lettercnn.training.loop import fit
+from lettercnn.training.loop import RunResult
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The smallest synthetic run with a test split: 10 per letter gives 8/1/1 train/val/test.
-TINY = {"per_letter": 10, "epochs": 1, "batch_size": 32, "seed": 0}
 # Asked past the 26 test images on purpose: the index wraps.
 ENTROPY_INDEX = 1390
 TSNE_SAMPLES = 20
@@ -159,17 +159,10 @@ def test_the_synthetic_test_split_is_rebuilt_exactly_as_training_made_it() -> No
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny finished run: 26 test images."""
-    runs = tmp_path_factory.mktemp("runs")
-    return fit(TrainConfig(**TINY, runs_dir=str(runs), name="tiny")).run_dir
-
-
-@pytest.fixture(scope="module")
-def reported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+def reported(tiny_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
     """`letters report` on the tiny run, and its report folder."""
     out = tmp_path_factory.mktemp("report") / "tiny"
-    args = ["report", "--checkpoint", str(tiny_run), "--out", str(out), "--image-index", "3",
+    args = ["report", "--checkpoint", str(tiny_run.run_dir), "--out", str(out), "--image-index", "3",
             "--entropy-index", str(ENTROPY_INDEX), "--tsne-samples", str(TSNE_SAMPLES), "--device", "cpu"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -194,7 +187,7 @@ def test_every_figure_is_a_png_of_the_expected_size(reported: tuple[Result, Path
         assert size == FIGURE_SIZES[key], name
 
 
-def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run: Path) -> None:
+def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run: RunResult) -> None:
     _, out = reported
     report = json.loads((out / REPORT_JSON).read_text())
     assert {
@@ -216,7 +209,7 @@ def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run:
     assert test_set["labels"] == pytest.approx(math.log(NUM_CLASSES))  # one test image per letter
     for value in [test_set["input"], *test_set["blocks"], image["input"], *image["blocks"]]:
         assert 0 <= value <= math.log(256)
-    metrics = json.loads((tiny_run / METRICS_FILE).read_text())["test"]
+    metrics = json.loads((tiny_run.run_dir / METRICS_FILE).read_text())["test"]
     assert test_set["cross_entropy"] == pytest.approx(metrics["loss"], rel=1e-3)  # the same images as training scored
     assert report["accuracy"] == pytest.approx(metrics["accuracy"]) == pytest.approx(report["run_accuracy"])
     assert report["tsne_samples"] == TSNE_SAMPLES and report["figures"] == FIGURE_FILES
@@ -247,9 +240,10 @@ def test_report_leaves_no_temporary_files(reported: tuple[Result, Path]) -> None
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
-def test_report_goes_into_the_run_folder_by_default(tiny_run: Path) -> None:
-    assert default_out_dir(tiny_run) == tiny_run / "report"
-    assert default_out_dir(tiny_run / "best.pt") == tiny_run / "report"
+def test_report_goes_into_the_run_folder_by_default(tiny_run: RunResult) -> None:
+    run = tiny_run.run_dir
+    assert default_out_dir(run) == run / "report"
+    assert default_out_dir(run / "best.pt") == run / "report"
 
 
 def test_report_on_a_missing_checkpoint_is_one_clean_error(tmp_path: Path) -> None:
@@ -259,10 +253,10 @@ def test_report_on_a_missing_checkpoint_is_one_clean_error(tmp_path: Path) -> No
     assert result.stderr.strip().startswith("Error: ") and "nothing" in result.stderr
 
 
-def test_report_of_a_checkpoint_that_does_not_say_its_data_asks_for_data(tmp_path: Path) -> None:
-    path = tmp_path / "model.pt"
-    torch.save(checkpoint_payload(LetterCNN()), path)
-    result = runner.invoke(app, ["report", "--checkpoint", str(path), "--out", str(tmp_path / "out")])
+def test_report_of_a_checkpoint_that_does_not_say_its_data_asks_for_data(
+    untrained_checkpoint: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["report", "--checkpoint", str(untrained_checkpoint), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: the checkpoint does not say what data it was trained on; pass --data DIR"
 

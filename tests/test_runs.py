@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from lettercnn.runs import DEFAULT_RUN, LAST_CHECKPOINT, make_run_dir, read_json, read_metrics, resolve_run
+from lettercnn.runs import (
+    DEFAULT_RUN,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    make_run_dir,
+    read_history,
+    read_json,
+    read_metrics,
+    resolve_run,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from lettercnn.training.loop import RunResult
 
 
 def test_run_names_never_overwrite(tmp_path: Path) -> None:
@@ -39,3 +52,12 @@ def test_the_default_run_is_what_letters_train_writes_with_every_default() -> No
     from lettercnn.training.config import TrainConfig, default_run_name
 
     assert DEFAULT_RUN == Path(TrainConfig().runs_dir) / default_run_name(TrainConfig())
+
+
+def test_read_history_gives_the_runs_records_or_a_clear_error(tiny_run: RunResult, tmp_path: Path) -> None:
+    assert read_history(tiny_run.run_dir) == tiny_run.history
+    with pytest.raises(ValueError, match="history.json is missing"):
+        read_history(tmp_path)
+    (tmp_path / HISTORY_FILE).write_text('[{"epoch": 1}]')
+    with pytest.raises(ValueError, match="history.json is not a run history"):
+        read_history(tmp_path)

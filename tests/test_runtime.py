@@ -16,29 +16,13 @@ from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
 from lettercnn.runtime import DEFAULT_MODEL, Prediction, Recognizer, logits, open_session
 
-RENDERED = 64
-
 
 @pytest.fixture(scope="module")
-def model_and_reference(tmp_path_factory):
-    """An exported (untrained, BN statistics randomised) model and its torch twin."""
-    import torch
-
-    from lettercnn.export import export_onnx
-    from lettercnn.nn.checkpoint import checkpoint_payload
+def model_and_reference(tiny_model, tiny_run):
+    """The tiny run's exported model, and the trained torch model it came from."""
     from lettercnn.nn.model import LetterCNN
 
-    torch.manual_seed(0)
-    model = LetterCNN().eval()
-    for module in model.modules():
-        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 2.0)
-    folder = tmp_path_factory.mktemp("model")
-    torch.save(checkpoint_payload(model), folder / "best.pt")
-    out = folder / "letters.onnx"
-    export_onnx(folder / "best.pt", out, parity_samples=RENDERED)
-    return out, model
+    return tiny_model, LetterCNN.from_checkpoint(tiny_run.run_dir)
 
 
 def letter_image(text: str = "K") -> np.ndarray:
