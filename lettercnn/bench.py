@@ -208,9 +208,7 @@ def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = 
                 start = time.perf_counter()
                 path.predict(inputs)
                 times.append(time.perf_counter() - start)
-    return [
-        Latency(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples
-    ]
+    return [Latency(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples]
 
 
 def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: LabelledGlyphs | None) -> float | None:
@@ -250,7 +248,9 @@ def measure(
         for i, path in enumerate(paths)
     ]  # fmt: skip
     flops = 2 * MATMUL_N**3
-    gemm = {ref.name: flops / (timing.best / 1e3) / 1e9 for ref, timing in zip(references, timings[large][len(paths) :])}
+    gemm = {
+        ref.name: flops / (timing.best / 1e3) / 1e9 for ref, timing in zip(references, timings[large][len(paths) :])
+    }
     return rows, gemm
 
 
@@ -412,5 +412,7 @@ def run_bench(
 def _check_counts(name: str, values: Sequence[int]) -> tuple[int, ...]:
     """Positive, de-duplicated, in the given order; ValueError otherwise."""
     if not values or any(value < 1 for value in values):
-        raise ValueError(f"--{name} takes positive integers such as 1,64; got {','.join(map(str, values)) or 'nothing'}")
+        raise ValueError(
+            f"--{name} takes positive integers such as 1,64; got {','.join(map(str, values)) or 'nothing'}"
+        )
     return tuple(dict.fromkeys(values))

@@ -271,7 +271,11 @@ def frames_with_answers(
         prepared = time.perf_counter()
         prediction = recognizer.classify([glyph], options.top_k, options.min_confidence)[0]
         done = time.perf_counter()
-        ms = {"capture": (got - clock) * 1e3, "preprocess": (prepared - got) * 1e3, "inference": (done - prepared) * 1e3}
+        ms = {
+            "capture": (got - clock) * 1e3,
+            "preprocess": (prepared - got) * 1e3,
+            "inference": (done - prepared) * 1e3,
+        }
         shown = smoother.update(prediction.letter)
         yield frame, FrameResult(index, prediction, shown, (x, y, w, h), glyph, ms)
         clock = time.perf_counter()

@@ -180,8 +180,13 @@ def train_command(
 @app.command("eval")
 def eval_command(
     data: Annotated[Path, typer.Option(help="Image tree: scores its test/ folder, the training test split, or all.")],
-    checkpoint: Annotated[Optional[Path], typer.Argument(
-        help=escape(f"A .pt checkpoint, or a run folder (its best.pt) [default: {DEFAULT_RUN}]."), show_default=False)] = None,  # fmt: skip
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help=escape(f"A .pt checkpoint, or a run folder (its best.pt) [default: {DEFAULT_RUN}]."),
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = EVAL_BATCH,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
@@ -205,8 +210,12 @@ def experiments_command(
     per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
     seed: Annotated[Optional[int], _option("Seed of data, weights and shuffling.", default=TRAIN.seed)] = None,
     device: Annotated[Optional[Device], _option("auto: CUDA if present.", default=TRAIN.device)] = None,
-    out: Annotated[Optional[Path], _option("Experiments folder to create (never overwritten: -2, -3...).",
-                                           default=f"{TRAIN.runs_dir}/experiments")] = None,  # fmt: skip
+    out: Annotated[
+        Optional[Path],
+        _option(
+            "Experiments folder to create (never overwritten: -2, -3...).", default=f"{TRAIN.runs_dir}/experiments"
+        ),
+    ] = None,
     resume: Annotated[Optional[Path], _option("Finish a stopped experiments folder.")] = None,
 ) -> None:
     """Train (a) no BatchNorm, (b) BatchNorm, (c) BatchNorm + dropout 0.3, and compare them."""
@@ -261,18 +270,39 @@ def data_emnist_command(
 
 @app.command("export")
 def export_command(
-    out: Annotated[Optional[Path], typer.Argument(help=escape("The .onnx file to write [default: RUN/letters.onnx]."))] = None,
-    checkpoint: Annotated[Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)] = None,
-    opset: Annotated[int, typer.Option(help=f"ONNX opset (>= {export.MIN_OPSET}; 18 reads in onnxruntime >= 1.14).")] = export.DEFAULT_OPSET,
-    parity_samples: Annotated[int, typer.Option(help="Rendered letters the parity check compares on.")] = export.DEFAULT_PARITY_SAMPLES,
-    atol: Annotated[float, typer.Option(help="Largest |logit difference| torch vs onnxruntime allowed.")] = export.DEFAULT_ATOL,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write OUT.int8.onnx: static int8 (QDQ), kept only if "
-                                       f"it loses <= {MAX_ACCURACY_DROP:g} points of validation accuracy.")] = False,  # fmt: skip
-    calib: Annotated[Optional[Path], _option("Images to calibrate int8 on (a folder).", default="synthetic letters")] = None,
+    out: Annotated[
+        Optional[Path], typer.Argument(help=escape("The .onnx file to write [default: RUN/letters.onnx]."))
+    ] = None,
+    checkpoint: Annotated[
+        Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
+    ] = None,
+    opset: Annotated[
+        int, typer.Option(help=f"ONNX opset (>= {export.MIN_OPSET}; 18 reads in onnxruntime >= 1.14).")
+    ] = export.DEFAULT_OPSET,
+    parity_samples: Annotated[
+        int, typer.Option(help="Rendered letters the parity check compares on.")
+    ] = export.DEFAULT_PARITY_SAMPLES,
+    atol: Annotated[
+        float, typer.Option(help="Largest |logit difference| torch vs onnxruntime allowed.")
+    ] = export.DEFAULT_ATOL,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="Also write OUT.int8.onnx: static int8 (QDQ), kept only if "
+            f"it loses <= {MAX_ACCURACY_DROP:g} points of validation accuracy.",
+        ),
+    ] = False,
+    calib: Annotated[
+        Optional[Path], _option("Images to calibrate int8 on (a folder).", default="synthetic letters")
+    ] = None,
 ) -> None:
     """Export a trained model to ONNX: plain Conv graph, metadata, checker and parity checked."""
     console = Console()
-    with user_errors(needs_training="letters export"), console.status("exporting (reference, export, checker, parity) ..."):
+    with (
+        user_errors(needs_training="letters export"),
+        console.status("exporting (reference, export, checker, parity) ..."),
+    ):
         if calib is not None and not int8:
             raise ValueError("--calib calibrates the int8 model; add --int8")
         file = default_checkpoint(checkpoint)
@@ -299,12 +329,22 @@ def _export_int8(console: Console, fp32_file: Path, calib: Path | None) -> None:
 
 @app.command("report")
 def report_command(
-    checkpoint: Annotated[Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)] = None,
-    data: Annotated[Optional[Path], _option("Image tree to take the test images from.", default="the run's test split")] = None,
+    checkpoint: Annotated[
+        Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
+    ] = None,
+    data: Annotated[
+        Optional[Path], _option("Image tree to take the test images from.", default="the run's test split")
+    ] = None,
     out: Annotated[Optional[Path], _option("Report folder.", default="RUN/report/")] = None,
-    image_index: Annotated[int, typer.Option(min=0, help="Test image of the feature maps (wraps past the end).")] = reporting.DEFAULT_IMAGE_INDEX,
-    entropy_index: Annotated[int, typer.Option(min=0, help="Test image of the entropy table (wraps past the end).")] = reporting.DEFAULT_ENTROPY_INDEX,
-    tsne_samples: Annotated[int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")] = reporting.DEFAULT_TSNE_SAMPLES,
+    image_index: Annotated[
+        int, typer.Option(min=0, help="Test image of the feature maps (wraps past the end).")
+    ] = reporting.DEFAULT_IMAGE_INDEX,
+    entropy_index: Annotated[
+        int, typer.Option(min=0, help="Test image of the entropy table (wraps past the end).")
+    ] = reporting.DEFAULT_ENTROPY_INDEX,
+    tsne_samples: Annotated[
+        int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
+    ] = reporting.DEFAULT_TSNE_SAMPLES,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
 ) -> None:
     """Look inside a model: kernels, feature maps, t-SNE, entropy in nats, curves; one offline HTML page."""
@@ -340,11 +380,19 @@ def _lent_by_training(checkpoint: Path | None, model: Path | None, data: Path | 
 def bench_command(
     model: Annotated[Optional[Path], typer.Option(help=escape("An fp32 .onnx [default: the shipped model]."))] = None,
     int8_model: Annotated[Optional[Path], _option("Its int8 twin.", "--int8-model", default="MODEL.int8.onnx")] = None,
-    checkpoint: Annotated[Optional[Path], _option("Checkpoint of the same weights, for the torch rows.", default=DEFAULT_RUN)] = None,
-    batch: Annotated[str, typer.Option(help="Batch sizes: the first is timed for latency, the largest for throughput.")] = ",".join(map(str, bench.DEFAULT_BATCHES)),
-    threads: Annotated[str, typer.Option(help="Thread counts, one table each.")] = ",".join(map(str, bench.DEFAULT_THREADS)),
-    data: Annotated[Optional[Path], _option("Letter folders (A/..Z/) for the accuracy column.",
-                                            default="the model's validation split, with torch")] = None,  # fmt: skip
+    checkpoint: Annotated[
+        Optional[Path], _option("Checkpoint of the same weights, for the torch rows.", default=DEFAULT_RUN)
+    ] = None,
+    batch: Annotated[
+        str, typer.Option(help="Batch sizes: the first is timed for latency, the largest for throughput.")
+    ] = ",".join(map(str, bench.DEFAULT_BATCHES)),
+    threads: Annotated[str, typer.Option(help="Thread counts, one table each.")] = ",".join(
+        map(str, bench.DEFAULT_THREADS)
+    ),
+    data: Annotated[
+        Optional[Path],
+        _option("Letter folders (A/..Z/) for the accuracy column.", default="the model's validation split, with torch"),
+    ] = None,
     cold: Annotated[bool, typer.Option(help="Also time `letters recognize one.png` in a fresh process.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
@@ -379,13 +427,21 @@ def _show_file(console: Console, result: FileResult, as_json: bool, save_crops: 
 @app.command("recognize")
 def recognize_command(
     paths: Annotated[list[str], typer.Argument(help="Images, folders (searched recursively) or glob patterns.")],
-    model: Annotated[Optional[Path], typer.Option(help=escape("An .onnx from `letters export` [default: the shipped model]."))] = None,
-    top_k: Annotated[int, typer.Option(help="Letters listed per answer, best first (>= 1; above 26: all).")] = DEFAULT_TOP_K,
+    model: Annotated[
+        Optional[Path], typer.Option(help=escape("An .onnx from `letters export` [default: the shipped model]."))
+    ] = None,
+    top_k: Annotated[
+        int, typer.Option(help="Letters listed per answer, best first (>= 1; above 26: all).")
+    ] = DEFAULT_TOP_K,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")] = 0.0,
     word: Annotated[bool, typer.Option("--word", help="Each image is a word: read its letters left to right.")] = False,
-    threads: Annotated[Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))] = None,
+    threads: Annotated[
+        Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))
+    ] = None,
     threshold: Annotated[str, typer.Option(help="otsu (clean images) or adaptive (uneven light).")] = "otsu",
-    save_crops: Annotated[Optional[Path], typer.Option(help="Write the 32x32 images the model saw to this folder.")] = None,
+    save_crops: Annotated[
+        Optional[Path], typer.Option(help="Write the 32x32 images the model saw to this folder.")
+    ] = None,
     assume_letters: Annotated[bool, typer.Option(help="Accept a model without lettercnn metadata as A-Z.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image, one per line.")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,
@@ -411,16 +467,32 @@ def recognize_command(
 
 @app.command("camera")
 def camera_command(
-    source: Annotated[str, typer.Option(help="Camera index, video file, image folder, or a GStreamer/V4L2 pipeline.")] = "0",
-    model: Annotated[Optional[Path], typer.Option(help=escape("An .onnx from `letters export` [default: the shipped model]."))] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))] = None,
-    top_k: Annotated[int, typer.Option(help="Letters shown per answer, best first (>= 1; above 26: all).")] = CAMERA.top_k,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")] = CAMERA.min_confidence,
-    roi: Annotated[Optional[str], typer.Option(help=escape("WxH centred box [default: half the shorter side], or auto."))] = None,
+    source: Annotated[
+        str, typer.Option(help="Camera index, video file, image folder, or a GStreamer/V4L2 pipeline.")
+    ] = "0",
+    model: Annotated[
+        Optional[Path], typer.Option(help=escape("An .onnx from `letters export` [default: the shipped model]."))
+    ] = None,
+    threads: Annotated[
+        Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))
+    ] = None,
+    top_k: Annotated[
+        int, typer.Option(help="Letters shown per answer, best first (>= 1; above 26: all).")
+    ] = CAMERA.top_k,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")
+    ] = CAMERA.min_confidence,
+    roi: Annotated[
+        Optional[str], typer.Option(help=escape("WxH centred box [default: half the shorter side], or auto."))
+    ] = None,
     smooth: Annotated[int, typer.Option(min=1, help="Majority vote over this many frames.")] = CAMERA.smooth,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
-    record: Annotated[Optional[Path], typer.Option(help="Write the annotated frames to this video (.mp4 or .avi).")] = None,
-    headless: Annotated[bool, typer.Option("--headless", help="No window: print one line per change of answer.")] = False,
+    record: Annotated[
+        Optional[Path], typer.Option(help="Write the annotated frames to this video (.mp4 or .avi).")
+    ] = None,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No window: print one line per change of answer.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Headless output as JSON lines.")] = False,
     snapshots: Annotated[Path, typer.Option(help="Where the s key saves a frame and its crop.")] = Path("."),
     int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,

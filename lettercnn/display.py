@@ -254,6 +254,7 @@ def _ms(latency: Any) -> str:
 def bench_table(result: Any, threads: int) -> Table:
     """One thread count's rows: latency, throughput, size, accuracy, speed-up over the first row."""
     from lettercnn import bench
+
     small, large = result.batches[0], max(result.batches)
     table = Table(title=f"{threads} thread{'s' if threads > 1 else ''}", title_justify="left")
     table.add_column("path")
@@ -268,7 +269,11 @@ def bench_table(result: Any, threads: int) -> Table:
         if large != small:
             cells += [f"{row.images_per_s(large):,.0f}", f"{row.gflops(large):.1f}"]
         speedup = result.speedup(row, small)
-        cells += [f"{row.size_bytes / 1e6:.1f} MB", percent(row.accuracy), "-" if speedup is None else f"{speedup:.2f}×"]
+        cells += [
+            f"{row.size_bytes / 1e6:.1f} MB",
+            percent(row.accuracy),
+            "-" if speedup is None else f"{speedup:.2f}×",
+        ]
         table.add_row(*cells)
     gemm = result.matmul_gflops.get(threads, {})
     ort_row = next((row for row in result.rows if row.threads == threads and row.path == bench.ORT_FP32), None)
@@ -324,9 +329,14 @@ def print_export(console: Console, report: ExportReport) -> None:
 
 def print_report(console: Console, report: Report) -> None:
     """What the report found: the test images, one image's reading, the entropies, the page."""
-    say(console, f"Test images: {report.data_source}; {percent(report.accuracy)} of the {report.test_images} read right")
+    say(
+        console, f"Test images: {report.data_source}; {percent(report.accuracy)} of the {report.test_images} read right"
+    )
     image = report.entropy_image
-    say(console, f"Image #{image.index}: a {image.true_letter}, recognised as {image.letter} ({percent(image.confidence)})")
+    say(
+        console,
+        f"Image #{image.index}: a {image.true_letter}, recognised as {image.letter} ({percent(image.confidence)})",
+    )
     console.print(entropy_table(report))
     say(console, f"Report ({duration(report.seconds)}): {report.html}")
 

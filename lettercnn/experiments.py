@@ -303,7 +303,9 @@ def save_loss_curves(rows: Sequence[ExperimentRow], path: Path) -> None:
         loss_axes.plot(epochs, [r.train_loss for r in row.history], "-o", color=colour, label=f"{label}: train")
         loss_axes.plot(epochs, [r.val_loss for r in row.history], "--s", color=colour, label=f"{label}: val")
         acc_axes.plot(epochs, [100 * r.val_acc for r in row.history], "-o", color=colour, label=label)
-    loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="Train (solid) and validation (dashed) loss")
+    loss_axes.set(
+        xlabel="epoch", ylabel="cross-entropy loss (nats)", title="Train (solid) and validation (dashed) loss"
+    )
     acc_axes.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy")
     for axes in (loss_axes, acc_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -3,8 +3,9 @@
 The pipeline (timm's ``onnx_export``, Ultralytics' exporter)::
 
     check arguments -> rebuild the model from the checkpoint, twice:
-        img2col (the training model) -> reference logits under inference_mode
-        nn.Conv2d twin, BN folded    -> torch.onnx.export (dynamo, dynamic batch)
+        img2col (the training model) -> reference logits under inference_mode,
+                                        on letters rendered by data/render.py
+        nn.Conv2d twin, fused (BN folded) -> torch.onnx.export (dynamo, dynamic batch)
     -> the graph is plain (5 Conv; no Gather, BatchNormalization, Dropout)
     -> IR version lowered, metadata and producer written
     -> onnx.checker (full_check) -> onnxruntime on the same inputs
@@ -12,9 +13,9 @@ The pipeline (timm's ``onnx_export``, Ultralytics' exporter)::
        and over all parity inputs -> write atomically; else ParityError, no file.
 
 Metadata and the checker come before onnxruntime so the bytes that pass the parity
-gate are exactly the bytes written. Metadata values are JSON strings (DESIGN
-contract 2); the runtime reads them with
-``onnxruntime.InferenceSession(path).get_modelmeta().custom_metadata_map``.
+gate are exactly the bytes written. Metadata values are JSON strings
+(:mod:`lettercnn.metadata`; the input spec is the one the checkpoint trained with); the
+runtime reads them from the session :func:`lettercnn.runtime.open_session` opens.
 
 torch, onnx and onnxruntime are imported inside the functions that need them.
 """
@@ -86,7 +87,6 @@ MODEL_DOC = (
     "LetterCNN letter classifier. In: 'input', float32 (batch, channels, size, size), one glyph "
     "preprocessed as metadata 'input' says. Out: 'logits' (batch, classes) in the order of metadata 'labels'."
 )
-# Metadata keys (values are JSON strings).
 # Checkpoint keys copied into metadata 'train' (besides the model and train config).
 CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc")
 # Seed of the default parity inputs (rendered like the synthetic training letters).
@@ -415,7 +415,7 @@ def _stamp(proto: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
 
 
 def build_metadata(payload: Mapping[str, Any], checkpoint_file: Path, opset: int) -> dict[str, Any]:
-    """The metadata an exported model carries (DESIGN contract 2), before JSON encoding.
+    """The metadata an exported model carries (docs/design.md, contract 2), before JSON encoding.
 
     Args:
         payload: the checkpoint (:func:`lettercnn.nn.model.load_checkpoint`).

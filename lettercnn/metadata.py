@@ -1,4 +1,4 @@
-"""The metadata an exported model carries (DESIGN contract 2), shared by export and runtime.
+"""The metadata an exported model carries (docs/design.md, contract 2), shared by export and runtime.
 
 Every value is a JSON string in the ONNX ``metadata_props``::
 

@@ -1,4 +1,4 @@
-"""The run folder (DESIGN contract 4): its file names, making and finding one, reading it back.
+"""The run folder (docs/design.md, contract 4): its file names, making and finding one, reading it back.
 
 ::
 

@@ -4,7 +4,7 @@
     >>> recognizer = Recognizer()               # the model shipped in the package
     >>> recognizer.predict("photo.png")         # Prediction(letter='R', confidence=0.98, ...)
 
-The model file describes itself (DESIGN contract 2): its labels and its input spec
+The model file describes itself (docs/design.md, contract 2): its labels and its input spec
 (size, polarity, mean/std, margin) come from its metadata, so the runtime needs
 nothing but the file.
 """
@@ -302,7 +302,9 @@ class Recognizer:
         """
         return preprocess.canonical(image, spec=self.spec, threshold=self.threshold)
 
-    def classify(self, glyphs: Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0) -> list[Prediction]:
+    def classify(
+        self, glyphs: Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0
+    ) -> list[Prediction]:
         """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none.
 
         A blank glyph (all black: preprocessing found no glyph) is answered
@@ -361,7 +363,9 @@ class Recognizer:
         self._count(len(batch), prepared - start, time.perf_counter() - prepared)
         return predictions[0] if single else predictions
 
-    def decide(self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0) -> list[Prediction]:
+    def decide(
+        self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0
+    ) -> list[Prediction]:
         """Predictions from rows of probabilities; ``top_k`` above the classes lists them all."""
         check_top_k(top_k)
         k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
@@ -374,7 +378,12 @@ class Recognizer:
         return results
 
     def read_file(
-        self, path: str | os.PathLike[str], *, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0, word: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        min_confidence: float = 0.0,
+        word: bool = False,
     ) -> FileResult:
         """Read one file: a single letter, or with ``word`` every letter left to right.
 

@@ -66,7 +66,9 @@ def test_without_a_display_it_falls_back_to_headless_with_a_hint(video: Path, mo
 
 def test_record_writes_the_annotated_video(video: Path, tmp_path: Path) -> None:
     out = tmp_path / "annotated.avi"
-    result = runner.invoke(app, ["camera", "--source", str(video), "--headless", "--max-frames", "10", "--record", str(out)])
+    result = runner.invoke(
+        app, ["camera", "--source", str(video), "--headless", "--max-frames", "10", "--record", str(out)]
+    )
     assert result.exit_code == 0, result.output
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
@@ -97,7 +99,7 @@ def test_bad_roi_is_a_clear_error(video: Path) -> None:
 
 def test_smoother_keeps_the_majority_and_follows_a_lasting_change() -> None:
     smoother = Smoother(5)
-    shown = [smoother.update(letter) for letter in "AAAAB" "AKKKK"]
+    shown = [smoother.update(letter) for letter in "AAAABAKKKK"]
     assert shown == list("AAAAAAAKKK")  # at 8: A 2, K 2 -> the newest wins the tie
 
 

@@ -239,7 +239,9 @@ def test_recognize_with_a_bad_model_or_option_fails_cleanly(letter_files: Path, 
 
 def test_export_writes_a_model_that_recognize_reads(untrained_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
-    result = runner.invoke(app, ["export", str(out), "--checkpoint", str(untrained_checkpoint), "--parity-samples", "64"])
+    result = runner.invoke(
+        app, ["export", str(out), "--checkpoint", str(untrained_checkpoint), "--parity-samples", "64"]
+    )
     assert result.exit_code == 0, result.output
     assert "Conv 5" in result.stdout and "batch 64" in result.stdout
     read = runner.invoke(app, ["recognize", str(draw_letter(tmp_path / "a.png", "A")), "--model", str(out), "--json"])

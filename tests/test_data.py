@@ -68,9 +68,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
-def emnist_source(
-    src: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
-) -> Path:
+def emnist_source(src: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> Path:
     """The four EMNIST Letters files, images stored transposed as EMNIST does."""
     src.mkdir(parents=True, exist_ok=True)
     for split, (images, labels) in (("train", train), ("test", test)):
@@ -150,9 +148,7 @@ def test_letter_without_images_logs_a_warning(tmp_path: Path, caplog: pytest.Log
     assert "C" in missing and "Z" in missing and "A" not in missing and "B" not in missing
 
 
-def test_unreadable_image_is_skipped_counted_and_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unreadable_image_is_skipped_counted_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = letter_tree(tmp_path, {"A": 2})
     (root / "A" / "broken.png").write_bytes(b"\x89PNG not really")
     with caplog.at_level(logging.WARNING, logger="lettercnn.data"):
@@ -195,9 +191,7 @@ def test_flat_tree_is_split_stratified_deterministic_and_disjoint(synthetic_tree
     assert first.sizes() == {"train": 208, "val": 26, "test": 26}
     assert all(
         glyph_keys(a) == glyph_keys(b)
-        for a, b in zip(
-            (first.train, first.val, first.test), (again.train, again.val, again.test), strict=True
-        )
+        for a, b in zip((first.train, first.val, first.test), (again.train, again.val, again.test), strict=True)
     )
     assert glyph_keys(first.val) != glyph_keys(other.val)
     keys = [set(glyph_keys(part)) for part in (first.train, first.val, first.test)]
@@ -325,9 +319,7 @@ def test_augmentation_follows_torch_seed() -> None:
     torch.manual_seed(5)
     assert all(np.array_equal(a, b) for a, b in zip(first, [augment(glyph) for _ in range(5)], strict=True))
     torch.manual_seed(6)
-    assert not all(
-        np.array_equal(a, b) for a, b in zip(first, [augment(glyph) for _ in range(5)], strict=True)
-    )
+    assert not all(np.array_equal(a, b) for a, b in zip(first, [augment(glyph) for _ in range(5)], strict=True))
 
 
 def test_augmentation_costs_well_under_a_millisecond_per_glyph(synthetic_tree: Path) -> None:
@@ -360,9 +352,7 @@ def test_synthetic_covers_all_letters_in_both_cases() -> None:
 def test_synthetic_draws_from_bundled_and_hershey_fonts_without_symbol_fonts() -> None:
     dataset = SyntheticLetters(1, seed=0, augment=False)
     names = dataset.font_names
-    assert any(name.startswith("DejaVu") for name in names) and any(
-        name.startswith("hershey") for name in names
-    )
+    assert any(name.startswith("DejaVu") for name in names) and any(name.startswith("hershey") for name in names)
     assert "cmsy10" not in names and "cmex10" not in names and not any("LastResort" in n for n in names)
     assert any("script" in name for name in names)
 
@@ -528,9 +518,7 @@ def test_emnist_swapped_files_error_names_the_file(tmp_path: Path) -> None:
 
 def test_emnist_count_mismatch_and_label_range_are_checked(tmp_path: Path) -> None:
     bar = top_bar_image()
-    src = emnist_source(
-        tmp_path / "a", (np.stack([bar, bar]), np.array([1])), (np.stack([bar]), np.array([1]))
-    )
+    src = emnist_source(tmp_path / "a", (np.stack([bar, bar]), np.array([1])), (np.stack([bar]), np.array([1])))
     with pytest.raises(ValueError, match="has 2 images but .* has 1 labels"):
         import_emnist(src, tmp_path / "out")
     src = emnist_source(tmp_path / "b", (np.stack([bar]), np.array([0])), (np.stack([bar]), np.array([1])))

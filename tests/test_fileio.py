@@ -22,10 +22,9 @@ def test_written_file_appears_whole_with_normal_permissions(tmp_path):
 def test_failure_leaves_the_old_file_and_no_temp_file(tmp_path):
     target = tmp_path / "model.onnx"
     write_text(target, "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 

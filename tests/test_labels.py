@@ -14,8 +14,19 @@ def test_there_are_26_classes_a_to_z_in_order():
 
 @pytest.mark.parametrize(
     "name, letter",
-    [("a", "A"), ("A", "A"), ("z", "Z"), ("upper_a", "A"), ("lower_b", "B"), ("B_lower", "B"),
-     ("capital-q", "Q"), ("small x", "X"), (" k ", "K"), ("UPPER_M", "M"), ("uc_c", "C")],
+    [
+        ("a", "A"),
+        ("A", "A"),
+        ("z", "Z"),
+        ("upper_a", "A"),
+        ("lower_b", "B"),
+        ("B_lower", "B"),
+        ("capital-q", "Q"),
+        ("small x", "X"),
+        (" k ", "K"),
+        ("UPPER_M", "M"),
+        ("uc_c", "C"),
+    ],
 )
 def test_upper_and_lower_case_names_fold_to_one_upper_case_class(name, letter):
     assert fold_label(name) == letter

@@ -39,3 +39,11 @@ def test_the_runtime_never_imports_the_training_side() -> None:
     training = ("lettercnn.training", "lettercnn.nn", "lettercnn.export", "lettercnn.quantize", "lettercnn.experiments",
                 "lettercnn.report.", "lettercnn.data.folder", "lettercnn.data.glyphs", "lettercnn.data.synthetic")  # fmt: skip
     assert not [name for name in loaded if name.split(".")[0] in heavy or name.startswith(training)]
+
+
+@pytest.mark.parametrize("package", ["lettercnn.data", "lettercnn.report"])
+def test_every_lazy_name_is_public(package: str) -> None:
+    import importlib
+
+    module = importlib.import_module(package)
+    assert set(module._EXPORTS) <= set(module.__all__)

@@ -31,7 +31,10 @@ def test_has_five_img2col_convolutions_with_the_design_shapes():
 def test_counts_93_million_multiply_adds_per_image():
     model = LetterCNN()
     macs = 0
-    for feature, block in zip(model.conv_features(torch.zeros(2, 1, 32, 32)), [model.block1, model.block2, model.block3, model.block4, model.block5]):
+    for feature, block in zip(
+        model.conv_features(torch.zeros(2, 1, 32, 32)),
+        [model.block1, model.block2, model.block3, model.block4, model.block5],
+    ):
         weight = block.conv.weight
         macs += weight[0].numel() * weight.shape[0] * feature.shape[2] * feature.shape[3]
     macs += model.fc1.weight.numel() + model.fc2.weight.numel()

@@ -144,7 +144,9 @@ def test_recognize_int8_reads_every_sample_like_fp32() -> None:
 
 def test_recognize_int8_without_a_twin_is_one_error_line(tmp_path: Path) -> None:
     shutil.copyfile(DEFAULT_MODEL, tmp_path / "m.onnx")
-    result = runner.invoke(app, ["recognize", str(next(SAMPLES.glob("*.png"))), "--model", str(tmp_path / "m.onnx"), "--int8"])
+    result = runner.invoke(
+        app, ["recognize", str(next(SAMPLES.glob("*.png"))), "--model", str(tmp_path / "m.onnx"), "--int8"]
+    )
     assert result.exit_code == 1
     assert "Error: no int8 model beside" in result.output and "Traceback" not in result.output
 

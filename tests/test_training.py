@@ -322,11 +322,14 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(
     assert torch.load(run / BEST_CHECKPOINT, weights_only=True)["epoch"] == 1
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
+
 def test_held_out_images_are_a_trees_own_test_folder_or_a_split_training_never_saw(tmp_path: Path) -> None:
     write_synthetic(tmp_path / "tree" / "train", 10, seed=1)
     write_synthetic(tmp_path / "tree" / "test", 1, seed=2)
     test = held_out("test", None, tmp_path / "tree")
-    assert test.source == f"all {NUM_CLASSES} images in {tmp_path / 'tree' / 'test'}" and len(test.targets) == NUM_CLASSES
+    assert (
+        test.source == f"all {NUM_CLASSES} images in {tmp_path / 'tree' / 'test'}" and len(test.targets) == NUM_CLASSES
+    )
     val = held_out("val", TrainConfig(data=str(tmp_path / "tree"), seed=3).to_dict())
     assert val.source.startswith("the validation split of ") and "seed 3" in val.source
     assert len(val.targets) == NUM_CLASSES  # 10% of 10 per letter, carved from train/

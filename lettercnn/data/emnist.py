@@ -107,9 +107,7 @@ def emnist_files(src: str | os.PathLike[str]) -> dict[str, dict[str, Path]]:
     """
     folder = Path(src).expanduser()
     files = {
-        split: {
-            kind: folder / EMNIST_FILE.format(split=split, kind=name) for kind, name in EMNIST_KINDS.items()
-        }
+        split: {kind: folder / EMNIST_FILE.format(split=split, kind=name) for kind, name in EMNIST_KINDS.items()}
         for split in EMNIST_SPLITS
     }
     expected = [path for kinds in files.values() for path in kinds.values()]
@@ -130,28 +128,21 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3:
-        raise ValueError(
-            f"{images_path.name} has magic number {0x800 | images.ndim}; expected {IMAGES_MAGIC} (images)"
-        )
+        raise ValueError(f"{images_path.name} has magic number {0x800 | images.ndim}; expected {IMAGES_MAGIC} (images)")
     if labels.ndim != 1:
-        raise ValueError(
-            f"{labels_path.name} has magic number {0x800 | labels.ndim}; expected {LABELS_MAGIC} (labels)"
-        )
+        raise ValueError(f"{labels_path.name} has magic number {0x800 | labels.ndim}; expected {LABELS_MAGIC} (labels)")
     if images.shape[1:] != (EMNIST_SIDE, EMNIST_SIDE):
         raise ValueError(
             f"{images_path.name} holds {images.shape[1]}x{images.shape[2]} images; "
             f"EMNIST's are {EMNIST_SIDE}x{EMNIST_SIDE}"
         )
     if len(images) != len(labels):
-        raise ValueError(
-            f"{images_path.name} has {len(images)} images but {labels_path.name} has {len(labels)} labels"
-        )
+        raise ValueError(f"{images_path.name} has {len(images)} images but {labels_path.name} has {len(labels)} labels")
     last = EMNIST_FIRST_LABEL + NUM_CLASSES - 1
     bad = labels[(labels < EMNIST_FIRST_LABEL) | (labels > last)]
     if bad.size:
         raise ValueError(
-            f"{labels_path.name} holds label {int(bad[0])}; "
-            f"EMNIST Letters labels are {EMNIST_FIRST_LABEL}..{last}"
+            f"{labels_path.name} holds label {int(bad[0])}; EMNIST Letters labels are {EMNIST_FIRST_LABEL}..{last}"
         )
     upright = images.transpose(0, 2, 1)  # EMNIST stores each image transposed
     return upright, labels.astype(np.int64) - EMNIST_FIRST_LABEL

@@ -109,9 +109,7 @@ class LetterFolder(DatasetFolder):
         self.targets = [target for _, target in self.samples]
         if not self.samples:
             found = f"; {len(self.skipped)} image files could not be read" if self.skipped else ""
-            raise ValueError(
-                f"Couldn't find any image in {self.root} (extensions {', '.join(IMG_EXTENSIONS)}){found}"
-            )
+            raise ValueError(f"Couldn't find any image in {self.root} (extensions {', '.join(IMG_EXTENSIONS)}){found}")
         self._warn_empty_letters()
 
     def find_classes(self, directory: str | os.PathLike[str]) -> tuple[list[str], dict[str, int]]:
@@ -156,9 +154,7 @@ def _split_layout(root: Path) -> dict[str, Path]:
     for name in names:
         split = split_alias(name)
         if split is not None and split in layout:
-            raise ValueError(
-                f"{root} has two folders for the {split} split: {layout[split].name}/ and {name}/"
-            )
+            raise ValueError(f"{root} has two folders for the {split} split: {layout[split].name}/ and {name}/")
         if split is not None:
             layout[split] = root / name
     if not layout:
@@ -170,9 +166,7 @@ def _split_layout(root: Path) -> dict[str, Path]:
             f"({', '.join(others)}); put the letter folders inside train/ and test/"
         )
     if "train" not in layout:
-        raise ValueError(
-            f"{root} has {', '.join(p.name + '/' for p in layout.values())} but no train/ folder"
-        )
+        raise ValueError(f"{root} has {', '.join(p.name + '/' for p in layout.values())} but no train/ folder")
     return {split: layout[split] for split in SPLIT_FOLDER_NAMES if split in layout}
 
 
@@ -228,11 +222,7 @@ def load_splits(
     folders: dict[str, LetterFolder] = {}
     offset = 0
     for split, folder in layout.items():
-        step = (
-            None
-            if progress is None
-            else functools.partial(offset_progress, progress, offset, sum(totals.values()))
-        )
+        step = None if progress is None else functools.partial(offset_progress, progress, offset, sum(totals.values()))
         folders[split] = LetterFolder(folder, progress=step, workers=workers)
         offset += totals[split]
     pool = folders.get("train", folders.get("all"))

@@ -94,9 +94,7 @@ class LetterTree:
 
 def subfolders(directory: str | os.PathLike[str]) -> list[str]:
     """Names of the visible subfolders of ``directory``, sorted."""
-    return sorted(
-        entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith(".")
-    )
+    return sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
 
 
 def letter_folders(directory: str | os.PathLike[str]) -> dict[str, int]:
@@ -273,9 +271,7 @@ def _check_destination(out: Path, overwrite: bool) -> None:
     unexpected = _unexpected_entries(out)
     if unexpected:
         shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")
-        raise ValueError(
-            f"refusing to overwrite {out}: it holds more than letter folders and images ({shown})"
-        )
+        raise ValueError(f"refusing to overwrite {out}: it holds more than letter folders and images ({shown})")
 
 
 @contextlib.contextmanager

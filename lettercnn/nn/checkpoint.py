@@ -1,4 +1,4 @@
-"""The checkpoint payload (DESIGN contract 5): what a ``.pt`` holds, writing and reading it.
+"""The checkpoint payload (docs/design.md, contract 5): what a ``.pt`` holds, writing and reading it.
 
 A checkpoint is a dict written with ``torch.save`` and read with ``weights_only=True``::
 

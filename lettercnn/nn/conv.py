@@ -67,8 +67,7 @@ def conv_output_size(size: Pair, kernel: Pair, stride: Pair, padding: Pair) -> P
     out = tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
     if min(out) <= 0:
         raise ValueError(
-            f"kernel {kernel} does not fit input {tuple(size)} with padding {padding}: "
-            f"output would be {out}"
+            f"kernel {kernel} does not fit input {tuple(size)} with padding {padding}: output would be {out}"
         )
     return out  # type: ignore[return-value]
 
@@ -216,9 +215,7 @@ class Conv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input (batch, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input (batch, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return Conv2dFunction.apply(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:

@@ -56,7 +56,26 @@ _EXPORTS: dict[str, str] = {
     "ReportProgress": "features",
 }
 
-__all__ = ["DEFAULT_ENTROPY_INDEX", "DEFAULT_IMAGE_INDEX", "DEFAULT_TSNE_SAMPLES", "REPORT_DIR", *_EXPORTS]
+__all__ = [
+    "DEFAULT_ENTROPY_INDEX",
+    "DEFAULT_IMAGE_INDEX",
+    "DEFAULT_TSNE_SAMPLES",
+    "FIGURE_FILES",
+    "REFERENCE",
+    "REPORT_DIR",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "REPORT_MD",
+    "STEP_DATA",
+    "STEP_FEATURES",
+    "STEP_TSNE",
+    "ImageEntropy",
+    "Report",
+    "ReportProgress",
+    "TestSetEntropy",
+    "build_report",
+    "default_out_dir",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lettercnn.report.build import (

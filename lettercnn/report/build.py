@@ -52,6 +52,8 @@ FIGURE_FILES: dict[str, str] = {
     "loss": "loss.png",
     "confusion": "confusion.png",
 }
+
+
 @dataclass(frozen=True)
 class ImageEntropy:
     """One test image's entropies, in nats (see :mod:`lettercnn.report.entropy`).
