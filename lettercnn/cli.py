@@ -26,8 +26,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lettercnn import __version__, bench, camera, display, export
-from lettercnn import report as reporting
+from lettercnn import __version__, bench, camera, display, export, report
 from lettercnn.errors import AccuracyDropError, LetterError, TrainingInterrupted, missing_module, require_extra
 from lettercnn.quantize import MAX_ACCURACY_DROP
 from lettercnn.runs import DEFAULT_RUN, default_checkpoint
@@ -307,10 +306,10 @@ def export_command(
             raise ValueError("--calib calibrates the int8 model; add --int8")
         file = default_checkpoint(checkpoint)
         target = out if out is not None else (file if file.is_dir() else file.parent) / "letters.onnx"
-        report = export.export_onnx(file, target, opset=opset, parity_samples=parity_samples, atol=atol)
-    display.print_export(console, report)
+        exported = export.export_onnx(file, target, opset=opset, parity_samples=parity_samples, atol=atol)
+    display.print_export(console, exported)
     if int8:
-        _export_int8(console, report.file, calib)
+        _export_int8(console, exported.file, calib)
 
 
 def _export_int8(console: Console, fp32_file: Path, calib: Path | None) -> None:
@@ -319,12 +318,12 @@ def _export_int8(console: Console, fp32_file: Path, calib: Path | None) -> None:
 
     with user_errors(), console.status("int8: calibration images ...") as status:
         try:
-            report = quantize_int8(fp32_file, calib=calib, progress=lambda step: status.update(f"int8: {step} ..."))
+            quantised = quantize_int8(fp32_file, calib=calib, progress=lambda step: status.update(f"int8: {step} ..."))
         except AccuracyDropError as error:
             console.print(display.int8_table(error.report))
             raise
-    console.print(display.int8_table(report))
-    display.say(console, report.summary())
+    console.print(display.int8_table(quantised))
+    display.say(console, quantised.summary())
 
 
 @app.command("report")
@@ -338,23 +337,23 @@ def report_command(
     out: Annotated[Optional[Path], _option("Report folder.", default="RUN/report/")] = None,
     image_index: Annotated[
         int, typer.Option(min=0, help="Test image of the feature maps (wraps past the end).")
-    ] = reporting.DEFAULT_IMAGE_INDEX,
+    ] = report.DEFAULT_IMAGE_INDEX,
     entropy_index: Annotated[
         int, typer.Option(min=0, help="Test image of the entropy table (wraps past the end).")
-    ] = reporting.DEFAULT_ENTROPY_INDEX,
+    ] = report.DEFAULT_ENTROPY_INDEX,
     tsne_samples: Annotated[
         int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
-    ] = reporting.DEFAULT_TSNE_SAMPLES,
+    ] = report.DEFAULT_TSNE_SAMPLES,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
 ) -> None:
     """Look inside a model: kernels, feature maps, t-SNE, entropy in nats, curves; one offline HTML page."""
     console = Console()
     with user_errors(needs_training="letters report"), display.step_bars(console) as progress:
-        report = reporting.build_report(
+        result = report.build_report(
             default_checkpoint(checkpoint), data=data, out=out, image_index=image_index, entropy_index=entropy_index,
             tsne_samples=tsne_samples, device=device, progress=progress,
         )  # fmt: skip
-    display.print_report(console, report)
+    display.print_report(console, result)
 
 
 def _int_list(text: str, option: str) -> list[int]:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from lettercnn import report as reporting
 from lettercnn.runs import EpochRecord
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
@@ -232,7 +231,9 @@ def int8_table(report: Any) -> Table:
 
 def entropy_table(report: Any) -> Table:
     """The report's entropies, in nats: one image, the test-set means, the reference report."""
-    image, test_set, reference = report.entropy_image, report.test_set, reporting.REFERENCE
+    from lettercnn.report.entropy import REFERENCE as reference
+
+    image, test_set = report.entropy_image, report.test_set
     table = Table(title="Entropy (nats)", title_justify="left")
     for column in ("", f"image #{image.index}", "test-set mean", "reference"):
         table.add_column(column, justify="right" if column else "left")
