@@ -57,12 +57,22 @@ STROKE_OFFSET_FRACTION = 0.15
 STROKE_MIN_OFFSET = 4.0
 # Divide by no less than this background level: a black frame has no light to divide out.
 BACKGROUND_FLOOR = 0.02
+# Light ink's excess over its board is divided by the brightest ink's excess nearby,
+# but by no less than this: where there is no ink, the board's noise must not be
+# stretched into ink (chalk on a board is 0.3-0.8 above it).
+LIGHT_INK_FLOOR = 0.25
 # Polarity (:func:`dark_ink`): the median window, a fraction of the downsized side...
 POLARITY_WINDOW_FRACTION = 0.5
 # ...deviations from it smaller than this (in 1/255 levels) or 3 median deviations are noise...
 POLARITY_MIN_DEVIATION = 6.0
 # ...and one side must hold this much more of the strong deviation than the other to decide.
 POLARITY_DECISIVE = 0.3
+# A glyph whose ink clears the background by fewer than this many of the background's
+# robust standard deviations is the page's own noise (see :func:`stands_out`).
+NOISE_SIGMAS = 4.5
+# ...and by at least this share of the light: a pen or pencil takes far more (ink on
+# paper 0.4-0.95); what a smooth lamp fall-off leaves after flattening takes less.
+MIN_GLYPH_CONTRAST = 0.15
 # Connected components smaller than this fraction of the largest one are specks.
 SPECK_FRACTION = 0.04
 # Choosing the letter (:func:`_keep_glyph_components`). A component's weight falls off
@@ -90,18 +100,16 @@ BOX_BAND_FRACTION = 0.15
 BOX_SIDE_COVER = 0.9
 # Ruled lines (:func:`_erase_rules`) are looked for on a copy of the mask this big...
 RULE_ANALYSIS_SIDE = 128
-# ...as straight runs of ink over at least this share of the frame (gaps of a quarter
-# of that bridged)...
+# ...as bands of rows inked over at least this share of the frame's width...
 RULE_MIN_SPAN = 0.6
-# ...of which this share of the frame is inked (a faint line breaks up in the threshold)...
-RULE_MIN_VOTES = 0.3
-# ...leaning at most this much (rise over run: a page turned ~15 degrees)...
-RULE_MAX_SLOPE = 0.27
+# ...and within this share of both its ends (a rule crosses the frame; a box side does not)...
+RULE_END_FRACTION = 0.1
+# ...leaning at most this much (rise over run: a page turned ~7 degrees)...
+RULE_MAX_SLOPE = 0.12
 # ...no thicker than this fraction of the frame (measured within RULE_SEARCH_FRACTION
-# of the line; lines closer than RULE_MERGE_PX are one)...
+# of the line)...
 RULE_MAX_THICKNESS_FRACTION = 0.05
 RULE_SEARCH_FRACTION = 0.04
-RULE_MERGE_PX = 3.0
 # ...erased this many pixels beyond their thickness (the anti-aliased edge)...
 RULE_PAD_PX = 1.0
 # ...and only where it runs past the rest of the ink at both ends by this share of the
@@ -110,8 +118,8 @@ RULE_PAD_PX = 1.0
 # L's foot, a b's stem) ends at the letter, or is as long as the letter is tall.
 RULE_OVERHANG = 0.1
 RULE_MAX_LETTER_SPAN = 0.8
-# Rows of the screen's band (a line tilted by RULE_MAX_SLOPE crosses ~this many rows
-# over RULE_MIN_SPAN of a RULE_ANALYSIS_SIDE frame... enough for the usual tilt).
+# Rows of the band a line is looked for in: a line leaning RULE_MAX_SLOPE crosses
+# about this many over RULE_MIN_SPAN of a RULE_ANALYSIS_SIDE frame.
 RULE_SCREEN_ROWS = 9
 # Components that touch the image border and run along more than this fraction of
 # its width or height are taken for a frame edge, a table or a shadow, not for the
@@ -374,7 +382,9 @@ def glyph_bright(gray: np.ndarray) -> np.ndarray:
     opening (light ink) of a downsized copy, and divided out: ``1 - gray / paper``
     for dark ink, the same on the negative for light ink. What is left is the ink's
     share of the local light, 0 on the background, near 1 on a black stroke, and
-    free of the lighting gradient. The polarity is decided on a flattened copy too,
+    free of the lighting gradient. Light ink (chalk, a lit screen) gets its excess
+    over the board (an opening) divided by the excess of the brightest ink nearby (a
+    dilation): 1 on the ink whether the light is bright or dim. The polarity is decided on a flattened copy too,
     see :func:`dark_ink`.
 
     Args:
@@ -395,10 +405,10 @@ def glyph_bright(gray: np.ndarray) -> np.ndarray:
     if dark:
         paper = _upsize(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), gray.shape)
         signal = 1.0 - gray / np.maximum(paper, BACKGROUND_FLOOR)
-    else:  # light ink: the same on the negative image
-        negative = 1.0 - gray
-        paper = 1.0 - _upsize(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), gray.shape)
-        signal = 1.0 - negative / np.maximum(paper, BACKGROUND_FLOOR)
+    else:  # light ink: the excess over the board, as a share of the ink's local excess
+        board = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel)
+        contrast = cv2.dilate(small, kernel) - board  # the brightest ink nearby, over the board
+        signal = (gray - _upsize(board, gray.shape)) / np.maximum(_upsize(contrast, gray.shape), LIGHT_INK_FLOOR)
     return np.clip(signal, 0.0, 1.0).astype(np.float32)
 
 
@@ -640,57 +650,76 @@ def _letter_group(boxes: np.ndarray, areas: np.ndarray, alive: np.ndarray, shape
 def _erase_rules(mask: np.ndarray) -> np.ndarray:
     """Erase ruled lines (thin, straight, across the frame) from a uint8 0/255 mask.
 
-    Lines are found by a Hough transform on a small copy of the mask, so a faint
+    Lines are found on a small copy of the mask as bands inked from one side of the
+    frame to the other, both ways (ruled and squared paper), and fitted, so a faint
     line broken by the threshold is still one line. Where a stroke crosses a line
-    (ink just above and just below it), the line's pixels stay and the stroke is not
-    cut; where a letter only sits on the line, its foot loses the line's pixels. A
-    mask whose remaining ink would still span the frame across the line is a tight
-    crop (the bar of a T fills its width) and is left alone.
+    (ink just before and after it), the line's pixels stay and the stroke is not cut;
+    where a letter only sits on the line, its foot loses the line's few pixels. A
+    line is erased only if it runs on past the rest of the ink at both ends, which a
+    letter's own bar (a T in a tight crop, an L's foot) never does.
     """
-    out = _erase_horizontal_rules(mask)
-    return np.ascontiguousarray(_erase_horizontal_rules(np.ascontiguousarray(out.T)).T)
-
-
-def _erase_horizontal_rules(mask: np.ndarray) -> np.ndarray:
-    """:func:`_erase_rules` for the lines running left to right (within RULE_MAX_SLOPE)."""
-    height, width = mask.shape
-    scale = min(1.0, RULE_ANALYSIS_SIDE / max(height, width))
-    small = mask
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = (cv2.resize(mask, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
-    span = int(RULE_MIN_SPAN * small.shape[1])
-    # Cheap screen first: a line inks most columns of some band of rows (tilt allowed).
-    band = cv2.dilate(small, np.ones((RULE_SCREEN_ROWS, 1), np.uint8))
-    if int((band > 0).sum(axis=1).max()) < span:
-        return mask
-    votes = int(RULE_MIN_VOTES * small.shape[1])
-    lines = cv2.HoughLinesP(small, 1, np.pi / 180, votes, minLineLength=span, maxLineGap=span // 3)
-    if lines is None:
-        return mask
     ink = mask > 0
-    ys = np.arange(height, dtype=np.float32)[:, None]
-    candidates: list[np.ndarray] = []
-    seen: list[float] = []
-    for x0, y0, x1, y1 in lines.reshape(-1, 4).astype(np.float64) / scale:
-        if x1 == x0 or abs(y1 - y0) > RULE_MAX_SLOPE * abs(x1 - x0):
-            continue
-        rows = ((y1 - y0) / (x1 - x0) * (np.arange(width) - x0) + y0).astype(np.float32)  # the line's row per column
-        if any(abs(rows[width // 2] - other) < RULE_MERGE_PX for other in seen):
-            continue
-        seen.append(float(rows[width // 2]))
-        line = _line_pixels(ink, rows, ys)
-        if line is not None:
-            candidates.append(line)
-    if not candidates:
+    across = _line_candidates(ink)  # left to right
+    down = [line.T for line in _line_candidates(np.ascontiguousarray(ink.T))]  # top to bottom
+    if not across and not down:
         return mask
-    rest = ink & ~np.logical_or.reduce(candidates)
-    erase = [line for line in candidates if _is_rule(line, rest, width)]
+    rest = ink & ~np.logical_or.reduce(across + down)
+    erase = [line for line in across if _is_rule(line, rest)]
+    erase += [line for line in down if _is_rule(line.T, rest.T)]
     if not erase:
         return mask
     out = mask.copy()
     out[np.logical_or.reduce(erase)] = 0
     return out
+
+
+def _line_candidates(ink: np.ndarray) -> list[np.ndarray]:
+    """The pixels of each left-to-right line across a bool mask (see :func:`_erase_rules`)."""
+    height, width = ink.shape
+    scale = min(1.0, RULE_ANALYSIS_SIDE / max(height, width))
+    small = ink.astype(np.uint8) * 255
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = (cv2.resize(small, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
+    ys = np.arange(height, dtype=np.float32)[:, None]
+    candidates = []
+    for slope, intercept in _rule_fits(small):
+        rows = ((slope * np.arange(width) * scale + intercept) / scale).astype(np.float32)  # its row per column
+        line = _line_pixels(ink, rows, ys)
+        if line is not None:
+            candidates.append(line)
+    return candidates
+
+
+def _rule_fits(small: np.ndarray) -> list[tuple[float, float]]:
+    """``(slope, intercept)`` of each ruled-line candidate in a small uint8 mask.
+
+    A candidate is a band of rows (RULE_SCREEN_ROWS tall, which a line leaning up to
+    RULE_MAX_SLOPE stays within over the span) inked over RULE_MIN_SPAN of the width
+    and at both ends: a rule crosses the whole frame, a box's side or a letter's bar
+    does not. The band's ink is fitted with a line (Huber: the letter's strokes in
+    the band do not pull it).
+    """
+    height, width = small.shape
+    band = cv2.dilate(small, np.ones((RULE_SCREEN_ROWS, 1), np.uint8)) > 0
+    end = max(1, int(RULE_END_FRACTION * width))
+    found = (band.sum(axis=1) >= RULE_MIN_SPAN * width) & band[:, :end].any(axis=1) & band[:, -end:].any(axis=1)
+    fits: list[tuple[float, float]] = []
+    rows = np.flatnonzero(found)
+    if rows.size == 0:
+        return fits
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    for run in runs:
+        top, bottom = max(0, run[0] - RULE_SCREEN_ROWS // 2), min(height, run[-1] + RULE_SCREEN_ROWS // 2 + 1)
+        ys, xs = np.nonzero(small[top:bottom])
+        if xs.size < RULE_MIN_SPAN * width or np.ptp(xs) < RULE_MIN_SPAN * width:
+            continue
+        vx, vy, x0, y0 = cv2.fitLine(np.column_stack([xs, ys + top]).astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        if abs(vx) < 1e-6 or abs(vy / vx) > RULE_MAX_SLOPE:
+            continue
+        slope = float(vy / vx)
+        fits.append((slope, float(y0 - slope * x0)))
+    return fits
 
 
 def _line_pixels(ink: np.ndarray, rows: np.ndarray, ys: np.ndarray) -> np.ndarray | None:
@@ -711,8 +740,9 @@ def _line_pixels(ink: np.ndarray, rows: np.ndarray, ys: np.ndarray) -> np.ndarra
     return ink & (distance <= reach) & ~crossing[None, :]
 
 
-def _is_rule(line: np.ndarray, rest: np.ndarray, width: int) -> bool:
+def _is_rule(line: np.ndarray, rest: np.ndarray) -> bool:
     """Whether a line's ink is a ruled line rather than a stroke of the letter (``rest``: the ink of no line)."""
+    width = line.shape[1]
     line_columns = np.flatnonzero(line.any(axis=0))
     rest_rows, rest_columns = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
     if line_columns.size == 0 or rest_rows.size == 0:
@@ -764,9 +794,43 @@ def canonical(
     levels = _levels(bright)
     mask = _threshold_mask(levels, threshold)
     mask = None if mask is None else _keep_glyph_components(mask)
-    if mask is None:
+    if mask is None or not stands_out(levels, mask):
         return np.zeros((spec.size, spec.size), dtype=np.uint8)
     return _glyph_image(bright, levels, mask, spec)
+
+
+def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the glyph under ``mask`` is ink rather than the page's own noise.
+
+    A blank page thresholds into specks of sensor noise and paper grain. Ink stands
+    out from the background by many times the background's spread around it (the
+    page within half the glyph's size: the light, and with it the noise of a
+    flattened image, changes across a frame): its level (the 90th percentile under
+    the mask) must clear that background's median by
+    NOISE_SIGMAS robust standard deviations (1.4826 median absolute deviations),
+    and by MIN_GLYPH_CONTRAST at least.
+
+    Args:
+        levels: the bright image as 0..255 levels (see :func:`glyph_bright`).
+        mask: bool, the chosen glyph.
+    """
+    inked = mask.astype(np.uint8)
+    levels = cv2.blur(levels, (3, 3))  # noise is measured where a stroke is: a few pixels wide
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    reach = max(rows[-1] - rows[0], cols[-1] - cols[0]) // 2 + 2  # the page around the glyph, not the whole frame
+    top, bottom = max(0, rows[0] - reach), rows[-1] + reach + 1
+    left, right = max(0, cols[0] - reach), cols[-1] + reach + 1
+    around = 1 - cv2.dilate(inked[top:bottom, left:right], np.ones((3, 3), np.uint8))
+    background = cv2.calcHist([levels[top:bottom, left:right]], [0], around, [256], [0, 256]).ravel()
+    if background.sum() <= 0:
+        return True  # nothing but glyph: a tight crop
+    cdf = np.cumsum(background)
+    median = int(np.searchsorted(cdf, 0.5 * cdf[-1]))
+    spread = np.zeros(256)
+    np.add.at(spread, np.abs(np.arange(256) - median), background)
+    mad = float(np.searchsorted(np.cumsum(spread), 0.5 * cdf[-1]))
+    ink = _quantile(levels, 0.9, inked) * 255.0
+    return ink - median >= max(MIN_GLYPH_CONTRAST * 255.0, NOISE_SIGMAS * 1.4826 * max(mad, 0.5))
 
 
 def _glyph_image(bright: np.ndarray, levels: np.ndarray, mask: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -158,6 +158,12 @@ class TrainConfig:
     runs_dir: str = "runs"
     # Extra .ttf/.otf fonts for the synthetic set.
     fonts_dir: str | None = None
+    # Images of no letter (blank pages, signs, scribbles, several or cut-off letters)
+    # added to the training split, as a share of it, with the target "uniform"
+    # (outlier exposure, lettercnn.nn.losses): what lets the model say "?". 0 turns it off.
+    negatives: float = 0.15
+    # Weight of the non-letters' loss term; 0.5 as in Hendrycks et al. (2019).
+    outlier_weight: float = 0.5
 
     def __post_init__(self) -> None:
         for field in ("data", "runs_dir", "fonts_dir"):
@@ -204,6 +210,10 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.workers < 0:
         raise ValueError(f"workers must be >= 0, got {config.workers}")
+    if not 0.0 <= config.negatives <= 1.0:
+        raise ValueError(f"negatives must be in [0, 1] (a share of the training split), got {config.negatives}")
+    if not math.isfinite(config.outlier_weight) or config.outlier_weight < 0:
+        raise ValueError(f"outlier_weight must be >= 0, got {config.outlier_weight}")
     if config.name is not None and (config.name in ("", ".", "..") or any(sep in config.name for sep in "/\\")):
         raise ValueError(f"run name must be a plain folder name, got {config.name!r}")
 
@@ -605,6 +615,14 @@ def _load_splits(config: TrainConfig, progress: Callable[[int, int], None]) -> S
         )
     else:
         splits = data.load_splits(config.data, seed=config.seed, progress=progress)
+    if config.negatives > 0 and len(splits.train):
+        count = round(config.negatives * len(splits.train))
+        negatives = data.synthetic_negatives(count, seed=config.seed, fonts_dir=config.fonts_dir)
+        train = splits.train + negatives
+        train.transform = splits.train.transform
+        splits = dataclasses.replace(
+            splits, train=train, source=f"{splits.source}; + {count} images of no letter (outlier exposure)"
+        )
     empty = [name for name, size in splits.sizes().items() if size == 0]
     if empty:
         raise ValueError(f"{splits.source}: no images in the {' and '.join(empty)} split; add more images per letter")
@@ -738,16 +756,16 @@ class _Trainer:
 
     def _train_epoch(self, epoch: int) -> tuple[float, float, float, float]:
         """One pass over the training split; returns (loss, acc, images/s, last lr)."""
-        import torch.nn.functional as F
+        from lettercnn.nn.losses import letter_loss
 
         self.model.train()
-        loss_sum, correct, seen, lr = 0.0, 0, 0, self.config.lr
+        loss_sum, correct, seen, lettered, lr = 0.0, 0, 0, 0, self.config.lr
         started = time.perf_counter()
         for batch, (images, labels) in enumerate(self.train_loader, start=1):
             images = images.to(self.device, non_blocking=True)  # (b, 1, 32, 32)
             labels = labels.to(self.device, non_blocking=True)  # (b,)
             logits = self.model(images)  # (b, 26)
-            loss = F.cross_entropy(logits, labels)
+            loss = letter_loss(logits, labels, self.config.outlier_weight)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise self._non_finite(loss_value, epoch, batch)
@@ -757,10 +775,12 @@ class _Trainer:
             self.optimizer.step()
             self.scheduler.step()
             seen += len(labels)
+            lettered += int((labels >= 0).sum())  # accuracy is over letters: non-letters have no right answer
             loss_sum += loss_value * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
-            self.callbacks.on_batch(loss_sum / seen, correct / seen, seen / (time.perf_counter() - started))
-        return loss_sum / seen, correct / seen, seen / (time.perf_counter() - started), lr
+            accuracy = correct / max(lettered, 1)
+            self.callbacks.on_batch(loss_sum / seen, accuracy, seen / (time.perf_counter() - started))
+        return loss_sum / seen, correct / max(lettered, 1), seen / (time.perf_counter() - started), lr
 
     def _non_finite(self, value: float, epoch: int, batch: int) -> NonFiniteLossError:
         """The error for a NaN/inf loss, saying what was kept and what to try."""
