@@ -42,11 +42,13 @@ def test_temperature_changes_no_answer_and_lowers_the_ece_of_an_overconfident_mo
 def test_the_threshold_keeps_the_asked_share_of_letters_and_reports_what_it_refuses():
     rng = np.random.default_rng(2)
     letters = rng.normal(0, 1, (1000, 26))
-    letters[np.arange(1000), np.arange(1000) % 26] += 6  # mostly sure, mostly right
-    others = rng.normal(0, 1, (500, 26))  # flat: no letter
-    fitted = calibration.calibrate(letters, np.arange(1000) % 26, others, min_coverage=0.95)
-    assert fitted.coverage == pytest.approx(0.95, abs=0.01)
-    assert fitted.refused > 0.9 and fitted.accuracy_answered > 0.95
+    letters[np.arange(1000), np.arange(1000) % 26] += 3.5  # mostly right, not always
+    others = rng.normal(0, 0.5, (500, 26))  # flatter: no letter
+    fitted = calibration.calibrate(letters, np.arange(1000) % 26, others, min_coverage=0.9)
+    right = letters.argmax(1) == np.arange(1000) % 26
+    assert fitted.coverage == pytest.approx(0.9, abs=0.01)
+    assert fitted.accuracy_answered > right.mean()  # the refused letters were the unsure, often wrong ones
+    assert fitted.refused > 0.8
 
 
 def test_no_images_is_an_error_not_a_temperature():
