@@ -159,12 +159,15 @@ def train_command(
     runs_dir: Annotated[Optional[Path], _option("Where run folders go.", default=TRAIN.runs_dir)] = None,
     resume: Annotated[Optional[Path], _option("Continue a run folder (or its last.pt), same settings.")] = None,
     fonts: Annotated[Optional[Path], _option("Folder of extra .ttf/.otf fonts for the synthetic letters.")] = None,
+    negatives: Annotated[
+        Optional[float], _option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
+    ] = None,
 ) -> None:
     """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots)."""
     given = _given(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
-        name=name, runs_dir=runs_dir, fonts_dir=fonts,
+        name=name, runs_dir=runs_dir, fonts_dir=fonts, negatives=negatives,
     )  # fmt: skip
     console = Console()
     with user_errors(needs_training="letters train"):

@@ -298,7 +298,10 @@ def render_parity_inputs(
         letter = LETTERS[index % len(LETTERS)]
         char = letter.lower() if rng.random() < 0.5 else letter
         template = bank.templates[int(rng.integers(len(bank.names)))][CHARS.index(char)]
-        out[index] = preprocess.to_input(render_image(template, rng), spec=spec)
+        glyph = preprocess.canonical(render_image(template, rng), spec=spec)
+        while not glyph.any():  # a photo too faint to find the letter in: draw it again
+            glyph = preprocess.canonical(render_image(template, rng), spec=spec)
+        out[index] = preprocess.normalize(glyph, spec)
     return out
 
 

@@ -11,6 +11,9 @@ import string
 
 LETTERS: tuple[str, ...] = tuple(string.ascii_uppercase)
 NUM_CLASSES = len(LETTERS)
+# The target of a training image that shows no letter (a blank page, a sign, a
+# scribble): not a class of its own; training pushes the model towards uniform on it.
+NOT_A_LETTER = -1
 
 # Folder names that spell a letter plus a case word, e.g. "upper_a", "A-lower", "small b".
 _CASE_WORDS = ("upper", "lower", "capital", "small", "uc", "lc")

@@ -156,7 +156,9 @@ CHALK = (228.0, 232.0, 230.0)
 SQUARE = (SIDE, SIDE)
 
 
-def letter(text: str, font: int, stroke: float, fill: float = LETTER_FILL, shape: tuple[int, int] = SQUARE) -> np.ndarray:
+def letter(
+    text: str, font: int, stroke: float, fill: float = LETTER_FILL, shape: tuple[int, int] = SQUARE
+) -> np.ndarray:
     """Coverage of a letter (or word) with strokes ``stroke`` pixels wide."""
     return with_stroke(text_coverage(text, shape, font, REGULAR, fill), stroke)
 
@@ -260,7 +262,10 @@ def word_photo(rng: Rng) -> np.ndarray:
 
 SAMPLES: tuple[tuple[Sample, int], ...] = (  # (sample, JPEG quality or 0 for PNG)
     (Sample("letters/A_paper.png", "dark ink on white paper", a_paper), 0),
-    (Sample("letters/r_uneven_light.jpg", "lower case r on textured paper lit from one side", r_uneven_light), JPEG_QUALITY),
+    (
+        Sample("letters/r_uneven_light.jpg", "lower case r on textured paper lit from one side", r_uneven_light),
+        JPEG_QUALITY,
+    ),
     (Sample("letters/K_dark_board.png", "chalk on a dark board: light on dark, grainy strokes, dust", k_dark_board), 0),
     (Sample("letters/e_blur.jpg", "lower case e, out of focus", e_blur), JPEG_QUALITY),
     (Sample("letters/M_perspective.png", "a page seen at an angle (perspective)", m_perspective), 0),

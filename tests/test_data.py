@@ -30,6 +30,7 @@ from lettercnn.data.augment import GlyphAugment
 from lettercnn.data.folder import LetterFolder
 from lettercnn.data.glyphs import GlyphSet, stratified_split
 from lettercnn.data.render import CANVAS, bundled_font_files
+from lettercnn.data.scenes import DEFAULT_SCENE
 from lettercnn.labels import LETTERS, letter_index
 from lettercnn.preprocess import DEFAULT_SPEC
 
@@ -412,7 +413,9 @@ def test_write_synthetic_writes_a_letter_tree_that_reloads_to_the_same_glyphs(
     assert sorted(p.name for p in synthetic_tree.iterdir()) == list(LETTERS)
     files = sorted((synthetic_tree / "Q").glob("*.png"))
     assert len(files) == 10 and {f.name.split("-")[1] for f in files} == {"Q", "q"}
-    assert cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED).shape == (CANVAS, CANVAS)
+    shapes = {cv2.imread(str(f), cv2.IMREAD_UNCHANGED).shape for f in files}  # letters and whole scenes
+    low, high = DEFAULT_SCENE.frame
+    assert all(len(s) == 2 and (s == (CANVAS, CANVAS) or (s[0] == s[1] and low <= s[0] <= high)) for s in shapes)
     reloaded = load_splits(synthetic_tree, val_fraction=0.0, test_fraction=0.0, augment=False).train
     assert glyph_keys(reloaded) == glyph_keys(SyntheticLetters(10, seed=3))
     assert not [p for p in synthetic_tree.parent.iterdir() if p.name.startswith(".")], "no staging left"

@@ -278,7 +278,7 @@ def test_default_parity_inputs_are_rendered_letters_the_same_every_time():
     assert first.shape == (export.DEFAULT_PARITY_SAMPLES, 1, 32, 32) and first.dtype == np.float32
     assert np.isfinite(first).all()
     background, ink = -DEFAULT_SPEC.mean / DEFAULT_SPEC.std, (1 - DEFAULT_SPEC.mean) / DEFAULT_SPEC.std
-    assert (first.max(axis=(1, 2, 3)) > 0.9 * ink).all()  # every image holds a glyph
+    assert (first.max(axis=(1, 2, 3)) > 0.5 * ink).all()  # every image holds a glyph (thin pens blur at 32x32)
     border = np.concatenate([first[:, 0, [0, -1], :].ravel(), first[:, 0, :, [0, -1]].ravel()])
     np.testing.assert_allclose(border, background)  # white on black, inside the margin
     np.testing.assert_array_equal(export.render_parity_inputs(), first)

@@ -196,7 +196,9 @@ IMAGES = hnp.arrays(
 )
 # What a refused array is told: the shapes or dtypes that are images.
 CLEAR_REASONS = (
-    "expected an image of shape (H, W), (H, W, 3) or (H, W, 4)", "image has no pixels", "unsupported image dtype"
+    "expected an image of shape (H, W), (H, W, 3) or (H, W, 4)",
+    "image has no pixels",
+    "unsupported image dtype",
 )
 
 

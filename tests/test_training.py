@@ -226,11 +226,13 @@ def test_eval_result_counts_per_class_and_confusions() -> None:
 
 
 def test_short_training_learns_the_letters(tmp_path: Path) -> None:
-    """Under a minute on 2 cores takes the model from chance (4%) past 80% on held-out letters."""
-    # 40 per letter: 832 training images; 4 epochs of 26 steps reach ~85% validation accuracy.
+    """Under a minute on 2 cores takes the model from chance (4%) past 45% on held-out letters."""
+    # 40 per letter: 832 training images (and 125 of no letter); 4 epochs of 30 steps reach
+    # ~58% validation accuracy on the synthetic set of 200+ fonts (a third of them
+    # handwriting and script) and photo-like scenes; learning nothing would stay at 4%.
     config = TrainConfig(per_letter=40, epochs=4, batch_size=32, lr=3e-3, runs_dir=str(tmp_path))
     result = fit(config)
-    assert result.best_val_acc >= 0.80, [r.val_acc for r in result.history]
+    assert result.best_val_acc >= 0.45, [r.val_acc for r in result.history]
 
 
 def same_threads() -> dict[str, str]:

@@ -3,7 +3,8 @@
 This is the training side (it imports torch), but lazily: ``import lettercnn.data``
 loads nothing until a name is used, so the torch-free modules
 (:mod:`~lettercnn.data.emnist`, :mod:`~lettercnn.data.render`,
-:mod:`~lettercnn.data.imagetree`) stay usable in a fresh worker process or a
+:mod:`~lettercnn.data.imagetree`, :mod:`~lettercnn.data.fontfiles`, :mod:`~lettercnn.data.scenes`,
+:mod:`~lettercnn.data.negatives`, :mod:`~lettercnn.data.strokes`) stay usable in a fresh worker process or a
 runtime-only install.
 """
 
@@ -24,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "synthetic_split": "synthetic",
     "SyntheticLetters": "synthetic",
     "write_synthetic": "synthetic",
+    "synthetic_negatives": "synthetic",
     "import_emnist": "emnist",
     "read_idx": "emnist",
     "AugmentConfig": "augment",
@@ -40,6 +42,7 @@ __all__ = [
     "import_emnist",
     "load_splits",
     "read_idx",
+    "synthetic_negatives",
     "synthetic_split",
     "synthetic_splits",
     "train_transform",
@@ -52,7 +55,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lettercnn.data.folder import LetterFolder, load_splits
     from lettercnn.data.glyphs import GlyphSet, Splits
     from lettercnn.data.imagetree import IMG_EXTENSIONS
-    from lettercnn.data.synthetic import SyntheticLetters, synthetic_split, synthetic_splits, write_synthetic
+    from lettercnn.data.synthetic import (
+        SyntheticLetters,
+        synthetic_negatives,
+        synthetic_split,
+        synthetic_splits,
+        write_synthetic,
+    )
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

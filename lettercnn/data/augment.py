@@ -137,9 +137,7 @@ def elastic_warp(image: np.ndarray, rng: np.random.Generator, magnitude_px: floa
     coarse = rng.standard_normal((ELASTIC_GRID, ELASTIC_GRID, 2), dtype=np.float32) * magnitude_px
     field = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)  # (h, w, 2)
     xs, ys = _pixel_grid(height, width)
-    return cv2.remap(
-        image, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
+    return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 def linear_map(rotation_deg: float, shear: float, log_aspect: float) -> np.ndarray:
@@ -235,9 +233,7 @@ class GlyphAugment:
         linear = linear_map(draws[0] * config.rotation_deg, draws[1] * config.shear, draws[2] * config.aspect)
         # minus one pixel: bilinear sampling spreads the ink half a pixel each way
         side = (spec.size - 2 * spec.margin) * rng.uniform(*config.fill) - 1.0
-        matrix = fit_affine(
-            image, linear, side, spec.size, (draws[3] * config.shift_px, draws[4] * config.shift_px)
-        )
+        matrix = fit_affine(image, linear, side, spec.size, (draws[3] * config.shift_px, draws[4] * config.shift_px))
         image = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR, borderValue=0)
         return _photo_touches(image, rng, config)
 

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lettercnn import preprocess
-from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.labels import LETTERS, NOT_A_LETTER, NUM_CLASSES
 
 # A transform takes and returns a canonical uint8 glyph (size, size).
 GlyphTransform = Callable[[np.ndarray], np.ndarray]
@@ -28,7 +28,8 @@ class GlyphSet(Dataset):
 
     Args:
         glyphs: uint8 array (N, size, size), white glyph on black.
-        targets: class indices (N,), 0..25 for A..Z.
+        targets: class indices (N,), 0..25 for A..Z, or ``NOT_A_LETTER`` (-1) for an
+            image of no letter (a training negative).
         transform: applied to the uint8 glyph before normalisation (augmentation).
         name: a short description for logs and ``repr``.
 
@@ -51,9 +52,10 @@ class GlyphSet(Dataset):
             raise ValueError(f"glyphs must be uint8 (N, {size}, {size}), got {glyphs.dtype} {glyphs.shape}")
         if targets.shape != (len(glyphs),):
             raise ValueError(f"targets must have shape ({len(glyphs)},), got {targets.shape}")
-        if len(targets) and (targets.min() < 0 or targets.max() >= NUM_CLASSES):
+        if len(targets) and (targets.min() < NOT_A_LETTER or targets.max() >= NUM_CLASSES):
             raise ValueError(
-                f"targets must lie in 0..{NUM_CLASSES - 1}, got {targets.min()}..{targets.max()}"
+                f"targets must lie in 0..{NUM_CLASSES - 1} (or {NOT_A_LETTER}: not a letter), "
+                f"got {targets.min()}..{targets.max()}"
             )
         self.glyphs = glyphs
         self.targets = targets
@@ -76,16 +78,23 @@ class GlyphSet(Dataset):
         size = preprocess.DEFAULT_SPEC.size
         return cls(np.zeros((0, size, size), dtype=np.uint8), np.zeros(0, dtype=np.int64), None, name)
 
-    def subset(
-        self, indices: np.ndarray | Sequence[int], transform: GlyphTransform | None = None
-    ) -> GlyphSet:
+    def subset(self, indices: np.ndarray | Sequence[int], transform: GlyphTransform | None = None) -> GlyphSet:
         """A new set holding the given items (copied), with its own transform."""
         picked = np.asarray(indices, dtype=np.int64)
         return GlyphSet(self.glyphs[picked], self.targets[picked], transform, self.name)
 
     def class_counts(self) -> np.ndarray:
-        """Items per class, int64 (26,)."""
-        return np.bincount(self.targets, minlength=NUM_CLASSES)
+        """Items per class, int64 (26,); negatives are not counted."""
+        return np.bincount(self.targets[self.targets >= 0], minlength=NUM_CLASSES)
+
+    def __add__(self, other: GlyphSet) -> GlyphSet:
+        """Both sets' items in one (this set's transform and name)."""
+        return GlyphSet(
+            np.concatenate([self.glyphs, other.glyphs]),
+            np.concatenate([self.targets, other.targets]),
+            self.transform,
+            f"{self.name} + {other.name}",
+        )
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole set normalised, without augmentation: fast evaluation, no DataLoader.

@@ -27,8 +27,9 @@ import hashlib
 import logging
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ import numpy as np
 from lettercnn import preprocess
 from lettercnn.data.augment import change_stroke, elastic_warp, fit_affine, linear_map, noise_patch
 from lettercnn.errors import FontError
-from lettercnn.labels import LETTERS, NUM_CLASSES
+from lettercnn.labels import LETTERS, NOT_A_LETTER, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,28 @@ class FontBank:
     Attributes:
         names: one per font, e.g. ``"DejaVuSans-Bold"`` or ``"hershey-script-simplex-italic"``.
         templates: ``templates[font][k]`` is the uint8 template of ``CHARS[k]``.
+        categories: one per font: serif, sans-serif, monospace, display, handwriting,
+            script, or ``"user"`` for a ``fonts_dir`` font.
+        strokes: one per font: the Hershey face of a stroke font, whose every sample
+            is drawn anew by :meth:`template`, or ``None``.
+        paths: one per font: its TrueType file, or ``None`` (Hershey faces).
     """
 
     names: tuple[str, ...]
     templates: tuple[tuple[np.ndarray, ...], ...]
+    categories: tuple[str, ...] = ()
+    strokes: tuple[str | None, ...] = ()
+    paths: tuple[Path | None, ...] = ()
+
+    def template(self, font: int, char_index: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The template of ``CHARS[char_index]`` in a font: drawn afresh by ``rng`` for a
+        stroke font (a pen's wobble and width, :mod:`lettercnn.data.strokes`), else fixed."""
+        face = self.strokes[font] if self.strokes else None
+        if face is None or rng is None:
+            return self.templates[font][char_index]
+        from lettercnn.data.strokes import draw_letter, face_strokes
+
+        return draw_letter(face_strokes(face)[char_index], rng)
 
 
 def _crop(image: np.ndarray) -> np.ndarray:
@@ -101,18 +120,12 @@ def _check_templates(name: str, templates: Sequence[np.ndarray]) -> tuple[np.nda
     Raises:
         FontError: an empty glyph or too many identical ones.
     """
-    empty = [
-        char
-        for char, template in zip(CHARS, templates, strict=True)
-        if template.size == 0 or template.max() == 0
-    ]
+    empty = [char for char, template in zip(CHARS, templates, strict=True) if template.size == 0 or template.max() == 0]
     if empty:
         raise FontError(f"{name} draws nothing for {', '.join(empty)}")
     distinct = {hashlib.blake2b(t.tobytes() + bytes(str(t.shape), "ascii")).digest() for t in templates}
     if len(distinct) < MIN_DISTINCT_GLYPHS:
-        raise FontError(
-            f"{name} draws only {len(distinct)} distinct glyphs for the 52 letters (placeholders?)"
-        )
+        raise FontError(f"{name} draws only {len(distinct)} distinct glyphs for the 52 letters (placeholders?)")
     return tuple(templates)
 
 
@@ -188,11 +201,7 @@ def user_font_files(fonts_dir: str | Path) -> list[Path]:
 
 
 def _add_font(
-    names: list[str],
-    banks: list[tuple[np.ndarray, ...]],
-    seen: set[bytes],
-    name: str,
-    templates: tuple[np.ndarray, ...],
+    bank: _BankBuilder, name: str, category: str, templates: tuple[np.ndarray, ...], path: Path | None = None
 ) -> None:
     """Append a font unless an earlier one draws exactly the same letters.
 
@@ -200,46 +209,127 @@ def _add_font(
     faces draw alike; counting those twice would only overweight them.
     """
     digest = hashlib.blake2b(b"".join(t.tobytes() + bytes(str(t.shape), "ascii") for t in templates)).digest()
-    if digest in seen:
+    if digest in bank.seen:
         log.debug("font %s duplicates an earlier font; skipped", name)
         return
-    seen.add(digest)
-    names.append(name)
-    banks.append(templates)
+    bank.seen.add(digest)
+    bank.add(name, category, templates, path=path)
+
+
+@dataclass
+class _BankBuilder:
+    """A font bank while it is being filled."""
+
+    names: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    templates: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    strokes: list[str | None] = field(default_factory=list)
+    paths: list[Path | None] = field(default_factory=list)
+    seen: set[bytes] = field(default_factory=set)
+
+    def add(
+        self,
+        name: str,
+        category: str,
+        templates: tuple[np.ndarray, ...],
+        *,
+        stroke: str | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.names.append(name)
+        self.categories.append(category)
+        self.templates.append(templates)
+        self.strokes.append(stroke)
+        self.paths.append(path)
+
+    def freeze(self) -> FontBank:
+        return FontBank(
+            tuple(self.names), tuple(self.templates), tuple(self.categories), tuple(self.strokes), tuple(self.paths)
+        )
+
+
+# matplotlib's bundled faces by category (the cm* faces are TeX's Computer Modern).
+MATPLOTLIB_CATEGORIES: dict[str, str] = {"DejaVuSansMono": "monospace", "cmtt10": "monospace", "cmss10": "sans-serif"}
+FONT_SPLITS: tuple[str, ...] = ("train", "heldout")
+
+
+def _matplotlib_category(stem: str) -> str:
+    for prefix, category in MATPLOTLIB_CATEGORIES.items():
+        if stem.startswith(prefix):
+            return category
+    return "sans-serif" if stem.startswith("DejaVuSans") else "serif"
 
 
 @functools.lru_cache(maxsize=4)
-def load_font_bank(fonts_dir: str | None = None) -> FontBank:
-    """Templates of the bundled fonts, the Hershey faces and the fonts in ``fonts_dir``.
+def load_font_bank(fonts_dir: str | None = None, split: str = "train") -> FontBank:
+    """The glyph templates of the fonts training (or the held-out benchmark) draws from.
+
+    ``"train"``: matplotlib's bundled fonts, the Hershey faces, the fonts of the pip
+    packages in the ``train`` extra and the vendored fonts of the train split
+    (:mod:`lettercnn.data.fontfiles`), then the fonts in ``fonts_dir``.
+    ``"heldout"``: only the vendored held-out fonts, which no training run ever sees.
+    Never a font the machine happens to have installed: a run must reproduce anywhere.
 
     Args:
-        fonts_dir: a folder of the user's own fonts, or ``None``.
+        fonts_dir: a folder of the user's own fonts, or ``None`` (train split only).
+        split: ``"train"`` or ``"heldout"``.
 
     Returns:
-        The bank; fonts in a fixed order (bundled, Hershey, user), duplicates dropped.
+        The bank; fonts in a fixed order, duplicates dropped.
 
     Raises:
-        ValueError: ``fonts_dir`` is not a folder or holds no usable font (the
-            message names each file and why it was rejected).
+        ValueError: an unknown split; ``fonts_dir`` is not a folder or holds no usable
+            font (the message names each file and why it was rejected).
     """
-    names: list[str] = []
-    banks: list[tuple[np.ndarray, ...]] = []
-    seen: set[bytes] = set()
+    from lettercnn.data import fontfiles
+
+    if split not in FONT_SPLITS:
+        raise ValueError(f"unknown font split {split!r}; expected one of {', '.join(FONT_SPLITS)}")
+    bank = _BankBuilder()
+    if split == "heldout":
+        _add_font_files(bank, fontfiles.heldout_fonts())
+        return bank.freeze()
     for path in bundled_font_files():
         try:
-            _add_font(names, banks, seen, path.stem, truetype_templates(path))
+            _add_font(bank, path.stem, _matplotlib_category(path.stem), truetype_templates(path), path)
         except FontError as err:
             log.debug("bundled font skipped: %s", err)
     for face_name, face in HERSHEY_FACES.items():
+        category = "script" if "script" in face_name else "handwriting"  # single-stroke pen faces
         for italic in (False, True):
             templates = hershey_templates(face | (cv2.FONT_ITALIC if italic else 0))
-            _add_font(names, banks, seen, face_name + ("-italic" if italic else ""), templates)
+            _add_font(bank, face_name + ("-italic" if italic else ""), category, templates)
+    _add_stroke_fonts(bank)
+    _add_font_files(bank, fontfiles.training_fonts())
     if fonts_dir is not None:
-        _add_user_fonts(names, banks, fonts_dir)
-    return FontBank(tuple(names), tuple(banks))
+        _add_user_fonts(bank, fonts_dir)
+    return bank.freeze()
 
 
-def _add_user_fonts(names: list[str], banks: list[tuple[np.ndarray, ...]], fonts_dir: str) -> None:
+def _add_stroke_fonts(bank: _BankBuilder) -> None:
+    """Add the Hershey vector faces (:mod:`lettercnn.data.strokes`), drawn anew per sample."""
+    from lettercnn.data.strokes import STROKE_FACES, StrokeFontUnavailable, draw_letter, face_strokes
+
+    for face, category in STROKE_FACES.items():
+        try:
+            letters = face_strokes(face)
+        except StrokeFontUnavailable as err:
+            log.warning("stroke fonts skipped: %s", err)
+            return
+        templates = _check_templates(f"stroke:{face}", [draw_letter(strokes) for strokes in letters])
+        bank.add(f"stroke:{face}", category, templates, stroke=face)
+
+
+def _add_font_files(bank: _BankBuilder, fonts: Sequence[Any]) -> None:
+    """Add declared font files (:class:`lettercnn.data.fontfiles.FontFile`); a bad one is skipped."""
+    for font in fonts:
+        try:
+            _add_font(bank, font.path.stem, font.category, truetype_templates(font.path), font.path)
+        except FontError as err:
+            log.warning("font skipped: %s", err)
+
+
+def _add_user_fonts(bank: _BankBuilder, fonts_dir: str) -> None:
     """Add the usable fonts of ``fonts_dir``; raise when there is none."""
     files = user_font_files(fonts_dir)
     rejected: list[str] = []
@@ -250,8 +340,7 @@ def _add_user_fonts(names: list[str], banks: list[tuple[np.ndarray, ...]], fonts
             log.warning("font skipped: %s", err)
             rejected.append(str(err))
             continue
-        names.append(f"user:{path.stem}")
-        banks.append(templates)
+        bank.add(f"user:{path.stem}", "user", templates, path=path)
     if len(rejected) == len(files):
         why = "; ".join(rejected) if rejected else f"no {'/'.join(FONT_EXTENSIONS)} file in it"
         raise ValueError(f"no usable font in fonts_dir {fonts_dir} ({why}); every font must draw A-Z and a-z")
@@ -266,15 +355,29 @@ class Rendered:
         labels: class indices (n,).
         chars: the letter drawn, upper or lower case (n,).
         fonts: index into :attr:`FontBank.names` (n,).
-        raw: the CANVAS x CANVAS image before :func:`~lettercnn.preprocess.canonical`
-            (n, CANVAS, CANVAS), or ``None`` unless asked for.
+        raw: the images before :func:`~lettercnn.preprocess.canonical` (a list of
+            uint8 gray arrays: CANVAS x CANVAS letters, scenes of their own size), or
+            ``None`` unless asked for.
     """
 
     glyphs: np.ndarray
     labels: np.ndarray
     chars: np.ndarray
     fonts: np.ndarray
-    raw: np.ndarray | None
+    raw: list[np.ndarray] | None
+
+
+# Share of distorted samples drawn as a whole photo-like scene (a letter 25-85 % of a
+# frame, with light, shadows, rules, boxes and neighbours; lettercnn.data.scenes) rather
+# than a letter filling a CANVAS: recognition reads frames like these, and canonical
+# turns both into the same kind of 32x32 glyph.
+SCENE_P = 0.5
+# A letter's scene in which preprocessing finds no glyph (a few per cent: too faint,
+# too noisy) is drawn again, up to this many times: the runtime answers "?" for it
+# without asking the model, so a letter label on an empty input teaches nothing.
+LETTER_RETRIES = 2
+# Neighbouring letters a scene may show beside its letter, drawn from the same font.
+SCENE_NEIGHBOURS = 3
 
 
 def render_chunk(
@@ -284,6 +387,8 @@ def render_chunk(
     fonts_dir: str | None = None,
     distort: bool = True,
     keep_raw: bool = False,
+    font_split: str = "train",
+    negatives: bool = False,
 ) -> Rendered:
     """Render samples by index (module-level so worker processes can run it).
 
@@ -293,31 +398,69 @@ def render_chunk(
         seed: the set's seed, e.g. ``(user_seed, stream)``; with ``i`` it seeds the
             sample's own generator ``np.random.default_rng((*seed, i))``.
         fonts_dir: extra fonts, see :func:`load_font_bank`.
-        distort: handwriting and photo effects; ``False`` draws clean dark-on-light letters.
+        distort: handwriting and photo effects (half of them whole scenes, see
+            :data:`SCENE_P`); ``False`` draws clean dark-on-light letters.
         keep_raw: also return the images before canonical.
+        font_split: ``"train"``, or ``"heldout"`` for the benchmark's fonts.
+        negatives: draw images of no letter instead (:mod:`lettercnn.data.negatives`),
+            labelled :data:`~lettercnn.labels.NOT_A_LETTER`; their ``chars`` say the kind.
 
     Returns:
         The samples, see :class:`Rendered`.
     """
-    bank = load_font_bank(fonts_dir)
+    bank = load_font_bank(fonts_dir, font_split)
     size = preprocess.DEFAULT_SPEC.size
     count = len(indices)
     glyphs = np.zeros((count, size, size), dtype=np.uint8)
-    raws = np.zeros((count, CANVAS, CANVAS), dtype=np.uint8) if keep_raw else None
+    raws: list[np.ndarray] | None = [] if keep_raw else None
     labels, fonts = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int32)
     chars = np.empty(count, dtype="<U1")
     for position, index in enumerate(indices):
         rng = np.random.default_rng((*seed, index))
-        label = index % NUM_CLASSES
-        upper = (index // NUM_CLASSES) % 2 == 0  # cases alternate: both, evenly, for every letter
         font = int(rng.integers(len(bank.names)))
-        char = LETTERS[label] if upper else LETTERS[label].lower()
-        raw = render_image(bank.templates[font][CHARS.index(char)], rng, distort)
-        glyphs[position] = preprocess.canonical(raw)
+        if negatives:
+            raw, label, char = _negative(bank, font, rng), NOT_A_LETTER, "?"
+            glyph = preprocess.canonical(raw)
+        else:
+            label = index % NUM_CLASSES
+            upper = (index // NUM_CLASSES) % 2 == 0  # cases alternate: both, evenly, for every letter
+            char = LETTERS[label] if upper else LETTERS[label].lower()
+            for _ in range(1 + LETTER_RETRIES):  # a scene too faint or busy to find the letter in teaches nothing
+                raw = _letter(bank, font, CHARS.index(char), rng, distort)
+                glyph = preprocess.canonical(raw)
+                if glyph.any():
+                    break
+        glyphs[position] = glyph
         labels[position], fonts[position], chars[position] = label, font, char
         if raws is not None:
-            raws[position] = raw
+            raws.append(raw)
     return Rendered(glyphs, labels, chars, fonts, raws)
+
+
+def _letter(bank: FontBank, font: int, char_index: int, rng: np.random.Generator, distort: bool) -> np.ndarray:
+    """One letter's raw image: a whole scene (SCENE_P of distorted samples) or a CANVAS letter."""
+    from lettercnn.data.scenes import render_scene
+
+    template = bank.template(font, char_index, rng if distort else None)
+    if distort and rng.random() < SCENE_P:
+        neighbours = [bank.template(font, int(k), rng) for k in rng.integers(0, len(CHARS), SCENE_NEIGHBOURS)]
+        return render_scene(template, rng, neighbours)
+    return render_image(template, rng, distort)
+
+
+def _negative(bank: FontBank, font: int, rng: np.random.Generator) -> np.ndarray:
+    """One image of no letter, drawn as letters are: a scene or a CANVAS glyph."""
+    from lettercnn.data import negatives
+    from lettercnn.data.scenes import render_scene
+
+    kind = negatives.draw_kind(rng)
+    path = bank.paths[font] if bank.paths else None
+    template = negatives.negative_template(
+        kind, rng, lambda: bank.template(font, int(rng.integers(len(CHARS))), rng), path
+    )
+    if template is None or rng.random() < SCENE_P:  # no neighbours: the model would see one of them
+        return render_scene(None if template is None else negatives.hand_distort(template, rng), rng)
+    return render_image(template, rng, True)
 
 
 def render_image(template: np.ndarray, rng: np.random.Generator, distort: bool = True) -> np.ndarray:

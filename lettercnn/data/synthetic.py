@@ -38,7 +38,8 @@ from lettercnn.preprocess import encode_png
 log = logging.getLogger(__name__)
 
 # Independent sample streams: a val or test sample is never a train sample.
-STREAMS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
+STREAMS: dict[str, int] = {"train": 0, "val": 1, "test": 2, "negatives": 3, "val-negatives": 4}
+LETTER_SPLITS: tuple[str, ...] = ("train", "val", "test")
 # Characters kept in file names (font names of user fonts may hold anything).
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 # Shares of per_letter that synthetic_splits (and so every synthetic training run) gives
@@ -57,8 +58,8 @@ def _check_args(per_letter: int, seed: int, split: str) -> None:
         raise ValueError(f"per_letter must be a positive integer, got {per_letter!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if split not in STREAMS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(STREAMS)}")
+    if split not in LETTER_SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(LETTER_SPLITS)}")
 
 
 def _fonts_key(fonts_dir: str | os.PathLike[str] | None) -> str | None:
@@ -76,13 +77,70 @@ def _render(
     keep_raw: bool,
     progress: Progress | None,
     workers: int | None,
+    negatives: bool = False,
 ) -> Iterator[Rendered]:
     """Render samples 0..count-1 of a stream, chunk by chunk."""
     load_font_bank(fonts_dir)  # fail here, with the font errors, before any worker starts
     job = functools.partial(
-        render_chunk, seed=(seed, STREAMS[split]), fonts_dir=fonts_dir, distort=distort, keep_raw=keep_raw
+        render_chunk,
+        seed=(seed, STREAMS[split]),
+        fonts_dir=fonts_dir,
+        distort=distort,
+        keep_raw=keep_raw,
+        negatives=negatives,
     )
     return map_chunks(job, range(count), workers=workers, progress=progress)
+
+
+def synthetic_negatives(
+    count: int,
+    *,
+    seed: int = 0,
+    split: str = "negatives",
+    fonts_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> GlyphSet:
+    """Images of no letter (blank pages, signs, scribbles, ...; :mod:`lettercnn.data.negatives`).
+
+    Their targets are :data:`~lettercnn.labels.NOT_A_LETTER`; training adds them to
+    its training split (outlier exposure, :mod:`lettercnn.nn.losses`).
+
+    Args:
+        count: how many.
+        seed: non-negative seed.
+        split: the sample stream, ``"negatives"`` (training) or ``"val-negatives"``
+            (calibration: the threshold that refuses them).
+        fonts_dir: extra fonts, as for the letters.
+        progress: called as ``progress(done, total)``.
+        workers: processes to render with.
+
+    Returns:
+        A set of ``count`` canonical glyphs, not augmented.
+    """
+    if split not in ("negatives", "val-negatives"):
+        raise ValueError(f"unknown negatives split {split!r}; expected negatives or val-negatives")
+    if count <= 0:
+        return GlyphSet.empty(f"synthetic {split} seed {seed}")
+    chunks = list(
+        _render(
+            count,
+            seed=int(seed),
+            split=split,
+            fonts_dir=_fonts_key(fonts_dir),
+            distort=True,
+            keep_raw=False,
+            progress=progress,
+            workers=workers,
+            negatives=True,
+        )
+    )
+    return GlyphSet(
+        np.concatenate([c.glyphs for c in chunks]),
+        np.concatenate([c.labels for c in chunks]),
+        None,
+        f"synthetic {split} seed {seed}",
+    )
 
 
 class SyntheticLetters(GlyphSet):
@@ -146,9 +204,7 @@ class SyntheticLetters(GlyphSet):
         self.chars = np.concatenate([chunk.chars for chunk in chunks])
         self.fonts = np.concatenate([chunk.fonts for chunk in chunks])
         self.font_names = load_font_bank(key).names
-        log.info(
-            "rendered %d synthetic letters from %d fonts (%s)", len(self), len(self.font_names), self.name
-        )
+        log.info("rendered %d synthetic letters from %d fonts (%s)", len(self), len(self.font_names), self.name)
 
 
 def _split_sizes(per_letter: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
@@ -219,7 +275,7 @@ def synthetic_splits(
             workers=workers,
         )
         offset += count * NUM_CLASSES
-    shares = "/".join(str(sizes[split]) for split in STREAMS)
+    shares = "/".join(str(sizes[split]) for split in LETTER_SPLITS)
     source = f"synthetic letters, {per_letter} per letter (train/val/test {shares}), seed {seed}"
     if fonts_dir is not None:
         source += f", extra fonts from {fonts_dir}"

@@ -77,6 +77,12 @@ class TrainConfig:
     runs_dir: str = RUNS_DIR
     # Extra .ttf/.otf fonts for the synthetic set.
     fonts_dir: str | None = None
+    # Images of no letter (blank pages, signs, scribbles, several or cut-off letters)
+    # added to the training split, as a share of it, with the target "uniform"
+    # (outlier exposure, lettercnn.nn.losses): what lets the model say "?". 0 turns it off.
+    negatives: float = 0.15
+    # Weight of the non-letters' loss term; 0.5 as in Hendrycks et al. (2019).
+    outlier_weight: float = 0.5
 
     def __post_init__(self) -> None:
         for field in ("data", "runs_dir", "fonts_dir"):
@@ -123,6 +129,10 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.workers < 0:
         raise ValueError(f"workers must be >= 0, got {config.workers}")
+    if not 0.0 <= config.negatives <= 1.0:
+        raise ValueError(f"negatives must be in [0, 1] (a share of the training split), got {config.negatives}")
+    if not math.isfinite(config.outlier_weight) or config.outlier_weight < 0:
+        raise ValueError(f"outlier_weight must be >= 0, got {config.outlier_weight}")
     if config.name is not None and (config.name in ("", ".", "..") or any(sep in config.name for sep in "/\\")):
         raise ValueError(f"run name must be a plain folder name, got {config.name!r}")
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from lettercnn import __version__, data
@@ -28,6 +27,7 @@ from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInter
 from lettercnn.fileio import remove_stale_temps, write_json
 from lettercnn.labels import LETTERS
 from lettercnn.nn.checkpoint import TRAIN_CONFIG, checkpoint_payload, load_checkpoint, save_checkpoint
+from lettercnn.nn.losses import letter_loss
 from lettercnn.nn.model import LetterCNN
 from lettercnn.preprocess import DEFAULT_SPEC
 from lettercnn.runs import (
@@ -209,6 +209,14 @@ def _load_splits(config: TrainConfig, progress: Callable[[int, int], None]) -> S
         )
     else:
         splits = data.load_splits(config.data, seed=config.seed, progress=progress)
+    if config.negatives > 0 and len(splits.train):
+        count = round(config.negatives * len(splits.train))
+        negatives = data.synthetic_negatives(count, seed=config.seed, fonts_dir=config.fonts_dir)
+        train = splits.train + negatives
+        train.transform = splits.train.transform
+        splits = dataclasses.replace(
+            splits, train=train, source=f"{splits.source}; + {count} images of no letter (outlier exposure)"
+        )
     empty = [name for name, size in splits.sizes().items() if size == 0]
     if empty:
         raise ValueError(f"{splits.source}: no images in the {' and '.join(empty)} split; add more images per letter")
@@ -329,13 +337,13 @@ class _Trainer:
     def _train_epoch(self, epoch: int) -> tuple[float, float, float, float]:
         """One pass over the training split; returns (loss, acc, images/s, last lr)."""
         self.model.train()
-        loss_sum, correct, seen, lr = 0.0, 0, 0, self.config.lr
+        loss_sum, correct, seen, lettered, lr = 0.0, 0, 0, 0, self.config.lr
         started = time.perf_counter()
         for batch, (images, labels) in enumerate(self.train_loader, start=1):
             images = images.to(self.device, non_blocking=True)  # (b, 1, 32, 32)
             labels = labels.to(self.device, non_blocking=True)  # (b,)
             logits = self.model(images)  # (b, 26)
-            loss = F.cross_entropy(logits, labels)
+            loss = letter_loss(logits, labels, self.config.outlier_weight)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise self._non_finite(loss_value, epoch, batch)
@@ -345,10 +353,12 @@ class _Trainer:
             self.optimizer.step()
             self.scheduler.step()
             seen += len(labels)
+            lettered += int((labels >= 0).sum())  # accuracy is over letters: non-letters have no right answer
             loss_sum += loss_value * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
-            self.callbacks.on_batch(loss_sum / seen, correct / seen, seen / (time.perf_counter() - started))
-        return loss_sum / seen, correct / seen, seen / (time.perf_counter() - started), lr
+            accuracy = correct / max(lettered, 1)
+            self.callbacks.on_batch(loss_sum / seen, accuracy, seen / (time.perf_counter() - started))
+        return loss_sum / seen, correct / max(lettered, 1), seen / (time.perf_counter() - started), lr
 
     def _non_finite(self, value: float, epoch: int, batch: int) -> NonFiniteLossError:
         """The error for a NaN/inf loss, saying what was kept and what to try."""

@@ -1,0 +1,332 @@
+"""Field benchmark: letters from fonts no training run has seen, as glyphs and as photos.
+
+    python benchmarks/field.py                                  # the shipped model
+    python benchmarks/field.py --model runs/x/model.onnx         # shipped vs candidate, side by side
+    python benchmarks/field.py --model a.onnx --baseline b.onnx --per-letter 20 --json
+
+The letters come from the vendored fonts of the held-out split
+(``lettercnn/data/fonts/manifest.json``, ``"split": "heldout"``): a fixed quarter of
+each category's families, chosen by hash of the family name, which the training font
+bank never loads. They are drawn by this benchmark's own camera simulation
+(``fieldsim.py``, written apart from the training scenes), with their own seed:
+
+- ``clean`` and ``inverted``: 32x32 glyphs, dark on white and white on black;
+- ``photo``: 128x128 frames like a phone photo (light falling off by 25-70 %, soft
+  cast shadows, perspective, defocus, noise, JPEG 35-85) -- the headline figure;
+- one condition per difficulty: ``gradient``, ``shadow``, ``box``, ``ruled``,
+  ``board`` (light ink on a dark board), ``blur``, ``jpeg``.
+
+Each image goes through exactly what ``letters recognize`` does with its defaults
+(:meth:`lettercnn.runtime.Recognizer.glyph`, then the model). A capital I and a
+lower-case l are the same bar in many faces, so the I<->L pair is counted apart:
+``accuracy`` is over every image, ``no I/l`` leaves out the images of I and l, and
+the ``I<->L`` row says how many of those were read as the right one of the two.
+Needs the training extra (matplotlib's FreeType draws the fonts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fieldsim  # noqa: E402
+
+from lettercnn.data.render import CHARS, load_font_bank  # noqa: E402
+from lettercnn.labels import LETTERS  # noqa: E402
+from lettercnn.preprocess import normalize  # noqa: E402
+from lettercnn.runtime import DEFAULT_MODEL, Recognizer  # noqa: E402
+
+# The bar pair: images of these characters are scored apart.
+BAR_CHARS = ("I", "l")
+SEED = 20261130
+# Bins of the expected calibration error (Guo et al. 2017 use 15).
+ECE_BINS = 15
+# Thresholds the risk-coverage table lists.
+THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+@dataclass
+class Material:
+    """The benchmark's images, already reduced to the glyphs the model reads.
+
+    Attributes:
+        glyphs: condition -> canonical uint8 glyphs (n, 32, 32).
+        chars: condition -> the character drawn per image.
+        categories: condition -> the font category per image.
+    """
+
+    glyphs: dict[str, np.ndarray] = field(default_factory=dict)
+    chars: dict[str, np.ndarray] = field(default_factory=dict)
+    categories: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def make_material(conditions: Sequence[str], per_letter: int, seed: int, reader: Recognizer) -> Material:
+    """Render every condition from the held-out fonts and preprocess it like ``letters recognize``."""
+    bank = load_font_bank(split="heldout")
+    if not bank.names:
+        raise SystemExit("no held-out fonts: lettercnn/data/fonts/manifest.json lists none")
+    material = Material()
+    count = per_letter * len(LETTERS)
+    for number, condition in enumerate(conditions):
+        glyphs = np.zeros((count, 32, 32), np.uint8)
+        chars, categories = np.empty(count, "<U1"), np.empty(count, "<U16")
+        for index in range(count):
+            rng = np.random.default_rng((seed, number, index))
+            upper = (index // len(LETTERS)) % 2 == 0
+            char = LETTERS[index % len(LETTERS)] if upper else LETTERS[index % len(LETTERS)].lower()
+            font = int(rng.integers(len(bank.names)))
+            image = fieldsim.render(bank.templates[font][CHARS.index(char)], rng, condition)
+            glyphs[index], chars[index], categories[index] = reader.glyph(image), char, bank.categories[font]
+        material.glyphs[condition], material.chars[condition] = glyphs, chars
+        material.categories[condition] = categories
+    return material
+
+
+def make_nonletters(per_kind: int, seed: int, reader: Recognizer) -> dict[str, np.ndarray]:
+    """Glyphs of images that hold no letter: blank frames, signs and scribbles (photo and 32x32)."""
+    bank = load_font_bank(split="heldout")
+    paths = [p for p in bank.paths if p is not None]
+    out: dict[str, np.ndarray] = {}
+    for number, condition in enumerate(fieldsim.NONLETTER_CONDITIONS):
+        glyphs = np.zeros((per_kind, 32, 32), np.uint8)
+        for index in range(per_kind):
+            rng = np.random.default_rng((seed, 100 + number, index))
+            template = None
+            if condition.startswith("sign"):
+                while template is None:
+                    path = str(paths[int(rng.integers(len(paths)))])
+                    template = fieldsim.sign_template(path, fieldsim.SIGNS[int(rng.integers(len(fieldsim.SIGNS)))])
+            elif condition.startswith("scribble"):
+                template = fieldsim.pen_scribble(rng)
+            glyphs[index] = reader.glyph(fieldsim.nonletter(template, rng, condition))
+        out[condition] = glyphs
+    return out
+
+
+def probabilities(reader: Recognizer, glyphs: np.ndarray) -> np.ndarray:
+    """The model's probabilities per glyph; a blank glyph (no ink found) gets all zeros,
+    as ``letters recognize`` answers it "?" without running the model."""
+    out = np.zeros((len(glyphs), len(reader.labels)), np.float32)
+    inked = glyphs.reshape(len(glyphs), -1).any(axis=1)
+    if inked.any():
+        out[inked] = reader.probabilities(normalize(glyphs[inked], reader.spec))
+    return out
+
+
+def expected_calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by count."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mine = index == b
+        if mine.any():
+            total += mine.sum() * abs(float(right[mine].mean()) - float(confidence[mine].mean()))
+    return total / max(len(confidence), 1)
+
+
+def selective(confidence: np.ndarray, right: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Share answered (confidence >= threshold) and accuracy on the answered."""
+    answered = confidence >= threshold
+    coverage = float(answered.mean()) if len(answered) else 0.0
+    return coverage, float(right[answered].mean()) if answered.any() else float("nan")
+
+
+def score_nonletters(reader: Recognizer, nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    """Share of each non-letter condition answered "?" at ``threshold``."""
+    return {
+        condition: float((probabilities(reader, glyphs).max(axis=1, initial=0.0) < max(threshold, 1e-9)).mean())
+        for condition, glyphs in nonletters.items()
+    }
+
+
+def score(reader: Recognizer, material: Material) -> dict[str, object]:
+    """Accuracy of one model on the material: per condition, per letter, per font category."""
+    per_condition: dict[str, dict[str, float]] = {}
+    letters_right = np.zeros(len(LETTERS))
+    letters_total = np.zeros(len(LETTERS))
+    by_category: dict[str, list[int]] = {}
+    confusions: dict[str, int] = {}
+    threshold = float(getattr(reader, "min_confidence", 0.0))
+    for condition, glyphs in material.glyphs.items():
+        probs = probabilities(reader, glyphs)
+        answers = np.array([reader.labels[k] for k in probs.argmax(axis=1)])
+        confidence = probs.max(axis=1)
+        chars = material.chars[condition]
+        truth = np.char.upper(chars)
+        right = (answers == truth) & (confidence > 0)
+        bar = np.isin(chars, BAR_CHARS)
+        answered, accuracy_answered = selective(confidence, right, max(threshold, 1e-9))
+        per_condition[condition] = {
+            "accuracy": float(right.mean()),
+            "no_bar": float(right[~bar].mean()),
+            "bar": float(right[bar].mean()) if bar.any() else float("nan"),
+            "answered": answered,
+            "accuracy_answered": accuracy_answered,
+            "ece": expected_calibration_error(confidence, right),
+            "nll": float(
+                -np.log(np.clip(probs[np.arange(len(truth)), [LETTERS.index(t) for t in truth]], 1e-12, 1)).mean()
+            ),
+        }
+        for k, letter in enumerate(LETTERS):
+            mine = truth == letter
+            letters_right[k] += right[mine].sum()
+            letters_total[k] += mine.sum()
+        for category in np.unique(material.categories[condition]):
+            mine = material.categories[condition] == category
+            tally = by_category.setdefault(str(category), [0, 0])
+            tally[0] += int(right[mine].sum())
+            tally[1] += int(mine.sum())
+        for char, answer in zip(chars[~right], answers[~right], strict=True):
+            key = f"{char}->{answer}"
+            confusions[key] = confusions.get(key, 0) + 1
+    worst = sorted(confusions.items(), key=lambda item: -item[1])[:15]
+    return {
+        "min_confidence": threshold,
+        "conditions": per_condition,
+        "letters": {letter: float(letters_right[k] / max(letters_total[k], 1)) for k, letter in enumerate(LETTERS)},
+        "categories": {name: right / total for name, (right, total) in sorted(by_category.items())},
+        "confusions": dict(worst),
+    }
+
+
+def risk_coverage(reader: Recognizer, material: Material, nonletters: dict[str, np.ndarray]) -> list[dict[str, float]]:
+    """Per threshold: letters answered and right among the answered (photo, clean), non-letters refused."""
+    rows = []
+    cached = {c: probabilities(reader, g) for c, g in material.glyphs.items() if c in ("photo", "clean")}
+    refused_probs = [probabilities(reader, g).max(axis=1, initial=0.0) for g in nonletters.values()]
+    for threshold in THRESHOLDS:
+        row: dict[str, float] = {"threshold": threshold}
+        for condition, probs in cached.items():
+            truth = np.char.upper(material.chars[condition])
+            right = np.array([reader.labels[k] for k in probs.argmax(axis=1)]) == truth
+            confidence = probs.max(axis=1)
+            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(
+                confidence, right & (confidence > 0), max(threshold, 1e-9)
+            )
+        if refused_probs:
+            row["nonletters_refused"] = float(np.mean([np.mean(p < max(threshold, 1e-9)) for p in refused_probs]))
+        rows.append(row)
+    return rows
+
+
+def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str]) -> None:
+    """Rich tables: conditions (accuracy, without I/l, I<->L), categories, worst letters."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    names = list(results)
+    table = Table(title="Field benchmark: held-out fonts (accuracy %; without I/l; I<->L)")
+    table.add_column("condition")
+    for name in names:
+        table.add_column(name, justify="right")
+    for condition in conditions:
+        cells = []
+        for name in names:
+            row = results[name]["conditions"][condition]  # type: ignore[index]
+            cells.append(f"{100 * row['accuracy']:.1f}  ({100 * row['no_bar']:.1f}; {100 * row['bar']:.0f})")
+        table.add_row(condition, *cells)
+    console.print(table)
+    categories = Table(title="By font category (all conditions, accuracy %)")
+    categories.add_column("category")
+    for name in names:
+        categories.add_column(name, justify="right")
+    for category in results[names[0]]["categories"]:  # type: ignore[union-attr]
+        categories.add_row(category, *(f"{100 * results[n]['categories'][category]:.1f}" for n in names))  # type: ignore[index]
+    console.print(categories)
+    calibration = Table(title="Answered, right among answered, ECE (15 bins), NLL at each model's own threshold")
+    calibration.add_column("condition")
+    for name in names:
+        calibration.add_column(f"{name} (≥{results[name]['min_confidence']:.2f})", justify="right")
+    for condition in ("clean", "inverted", "photo"):
+        if condition in conditions:
+            calibration.add_row(condition, *(_calibration_cell(results[n]["conditions"][condition]) for n in names))  # type: ignore[index]
+    for condition in results[names[0]].get("nonletters", {}):  # type: ignore[union-attr]
+        calibration.add_row(f"{condition}: '?'", *(f"{100 * results[n]['nonletters'][condition]:.1f} %" for n in names))  # type: ignore[index]
+    console.print(calibration)
+    for name in names:
+        curve = results[name].get("risk_coverage")
+        if not curve:
+            continue
+        table = Table(title=f"{name}: risk-coverage (letters answered / right when answered; non-letters refused)")
+        for column in ("threshold", "photo", "clean", "non-letters '?'"):
+            table.add_column(column, justify="right")
+        for row in curve:  # type: ignore[union-attr]
+            table.add_row(
+                f"{row['threshold']:.2f}",
+                f"{100 * row.get('photo_answered', float('nan')):.1f} / {100 * row.get('photo_accuracy', float('nan')):.1f}",
+                f"{100 * row.get('clean_answered', float('nan')):.1f} / {100 * row.get('clean_accuracy', float('nan')):.1f}",
+                f"{100 * row.get('nonletters_refused', float('nan')):.1f}",
+            )
+        console.print(table)
+    for name in names:
+        letters = results[name]["letters"]  # type: ignore[assignment]
+        worst = sorted(letters.items(), key=lambda item: item[1])[:8]  # type: ignore[union-attr]
+        console.print(f"[bold]{name}[/]: worst letters " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in worst))
+        console.print(
+            "  most frequent errors: " + ", ".join(f"{k} ×{v}" for k, v in results[name]["confusions"].items())
+        )  # type: ignore[union-attr]
+
+
+def _calibration_cell(row: dict[str, float]) -> str:
+    return (
+        f"{100 * row['answered']:.1f} / {100 * row['accuracy_answered']:.1f}; "
+        f"ECE {100 * row['ece']:.1f}; NLL {row['nll']:.2f}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="a candidate .onnx (scored beside the baseline)")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
+    parser.add_argument("--per-letter", type=int, default=40, help="images per letter per condition")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--conditions", default=",".join(fieldsim.CONDITIONS))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--nonletters", type=int, default=200, help="images per non-letter kind (0: none)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    models = {"baseline": args.baseline} | ({"candidate": args.model} if args.model else {})
+    readers = {name: Recognizer(path, threads=args.threads) for name, path in models.items()}
+    start = time.perf_counter()
+    material = make_material(conditions, args.per_letter, args.seed, next(iter(readers.values())))
+    nonletters = make_nonletters(args.nonletters, args.seed, next(iter(readers.values()))) if args.nonletters else {}
+    rendered = time.perf_counter() - start
+    results = {name: score(reader, material) for name, reader in readers.items()}
+    for name, reader in readers.items():
+        results[name]["nonletters"] = score_nonletters(
+            reader, nonletters, float(getattr(reader, "min_confidence", 0.0))
+        )
+        results[name]["risk_coverage"] = risk_coverage(reader, material, nonletters)
+    summary = {
+        "models": {name: str(path) for name, path in models.items()},
+        "fonts": list(load_font_bank(split="heldout").names),
+        "per_letter": args.per_letter,
+        "seed": args.seed,
+        "images_per_condition": args.per_letter * len(LETTERS),
+        "seconds_rendering": round(rendered, 1),
+        "results": results,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(
+            f"{len(summary['fonts'])} held-out fonts, {summary['images_per_condition']} images per condition, "
+            f"seed {args.seed} (rendered and preprocessed in {rendered:.0f} s)"
+        )
+        print_tables(results, conditions)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Temperature scaling, ECE, NLL and the "?" threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lettercnn import calibration
+
+
+def test_ece_of_a_hand_computed_example():
+    # Two bins in use: confidence 0.9 (right 1 of 2) and 0.6 (right 2 of 2).
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    targets = np.array([0, 1, 0, 0])
+    expected = (2 * abs(0.5 - 0.9) + 2 * abs(1.0 - 0.6)) / 4
+    assert calibration.ece(probabilities, targets) == pytest.approx(expected)
+
+
+def test_nll_is_the_mean_minus_log_of_the_true_class():
+    probabilities = np.array([[0.5, 0.5], [0.25, 0.75]])
+    assert calibration.nll(probabilities, np.array([0, 1])) == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (20000, 10))
+    truth = calibration.softmax(logits, 2.5)  # labels drawn as if the logits were 2.5x too sure
+    targets = np.array([rng.choice(10, p=row) for row in truth])
+    assert calibration.fit_temperature(logits, targets) == pytest.approx(2.5, rel=0.05)
+
+
+def test_temperature_changes_no_answer_and_lowers_the_ece_of_an_overconfident_model():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 4, (5000, 26))
+    targets = np.array([rng.choice(26, p=row) for row in calibration.softmax(logits, 3.0)])
+    fitted = calibration.calibrate(logits, targets)
+    assert fitted.temperature > 2
+    assert fitted.ece_after < fitted.ece_before / 2 and fitted.nll_after < fitted.nll_before
+    assert (calibration.softmax(logits, fitted.temperature).argmax(1) == logits.argmax(1)).all()
+
+
+def test_the_threshold_keeps_the_asked_share_of_letters_and_reports_what_it_refuses():
+    rng = np.random.default_rng(2)
+    letters = rng.normal(0, 1, (1000, 26))
+    letters[np.arange(1000), np.arange(1000) % 26] += 3.5  # mostly right, not always
+    others = rng.normal(0, 0.5, (500, 26))  # flatter: no letter
+    fitted = calibration.calibrate(letters, np.arange(1000) % 26, others, min_coverage=0.9)
+    right = letters.argmax(1) == np.arange(1000) % 26
+    assert fitted.coverage == pytest.approx(0.9, abs=0.01)
+    assert fitted.accuracy_answered > right.mean()  # the refused letters were the unsure, often wrong ones
+    assert fitted.refused > 0.8
+
+
+def test_no_images_is_an_error_not_a_temperature():
+    with pytest.raises(ValueError, match="no images"):
+        calibration.fit_temperature(np.zeros((0, 26)), np.zeros(0, int))

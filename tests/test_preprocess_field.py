@@ -1,0 +1,117 @@
+"""Preprocessing in the field: uneven light, shadows, boxes, rules, neighbours, blank pages.
+
+Each scene is drawn here with OpenCV (not with the training scenes), and its
+canonical glyph is compared with the glyph of the same letter on plain paper.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lettercnn.preprocess import canonical, dark_ink, glyph_bright
+
+SIDE = 160
+
+
+def ink(text: str = "R", *, side: int = SIDE, scale: float = 3.5, thickness: int = 9, org=(45, 120)) -> np.ndarray:
+    """Ink coverage (float 0..1) of a Hershey letter on a side x side frame."""
+    coverage = np.zeros((side, side), np.uint8)
+    cv2.putText(coverage, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+    return coverage.astype(np.float32) / 255.0
+
+
+def photo(coverage: np.ndarray, light: np.ndarray | None = None, paper=0.85, ink_level=0.1, noise=0.0) -> np.ndarray:
+    """Reflectance x light (+ noise) as a uint8 frame."""
+    reflect = paper + (ink_level - paper) * coverage
+    image = reflect * (1.0 if light is None else light)
+    if noise:
+        image = image + np.random.default_rng(0).normal(0, noise, image.shape)
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def ramp(strength: float, side: int = SIDE) -> np.ndarray:
+    """Light falling off by ``strength`` from the left edge to the right."""
+    return np.tile(np.linspace(1.0, 1.0 - strength, side, dtype=np.float32), (side, 1))
+
+
+def differs(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two canonical glyphs, 0..255."""
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+
+REFERENCE = canonical(photo(ink()))
+
+
+def test_a_strong_light_gradient_is_flattened_before_the_threshold():
+    assert differs(canonical(photo(ink(), ramp(0.7))), REFERENCE) < 12
+
+
+def test_a_soft_shadow_over_part_of_the_letter_is_no_glyph():
+    shadow = np.ones((SIDE, SIDE), np.float32)
+    shadow[:, : SIDE // 2] = 0.45
+    light = cv2.GaussianBlur(shadow, (0, 0), 6) * ramp(0.3)
+    assert differs(canonical(photo(ink(), light)), REFERENCE) < 15
+
+
+def test_the_32x32_input_carries_no_lighting_gradient():
+    glyph = canonical(photo(ink("H", org=(35, 120)), ramp(0.7))).astype(float)
+    strokes = glyph > 128
+    left, right = glyph[:, :16][strokes[:, :16]], glyph[:, 16:][strokes[:, 16:]]
+    assert abs(left.mean() - right.mean()) < 12  # the stroke is as bright on the dim side
+    assert glyph[~cv2.dilate(strokes.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)].max() == 0
+
+
+def test_a_box_drawn_around_the_letter_is_not_the_glyph():
+    coverage = ink()
+    cv2.rectangle(coverage, (25, 15), (135, 140), 1.0, 3)
+    assert differs(canonical(photo(coverage)), REFERENCE) < 10
+
+
+def test_ruled_lines_across_the_page_are_erased_and_the_letter_kept():
+    coverage = ink()
+    for y in (30, 75, 121, 150):  # one rule runs along the letter's foot, one through it
+        cv2.line(coverage, (0, y), (SIDE - 1, y + 3), 0.5, 1, cv2.LINE_AA)
+    assert differs(canonical(photo(coverage)), REFERENCE) < 15
+
+
+def test_a_letter_whose_own_bar_spans_a_tight_crop_keeps_it():
+    tight = photo(ink("T", side=64, scale=2.0, thickness=5, org=(3, 52)))
+    glyph = canonical(tight)
+    assert (glyph[:8] > 128).sum() > 30  # the bar is there: a T, not an I
+
+
+def test_the_letter_near_the_centre_wins_over_neighbours_cut_off_by_the_frame():
+    coverage = ink("K", org=(50, 115))
+    neighbours = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.putText(neighbours, "A", (-40, 115), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 255, 9, cv2.LINE_AA)
+    cv2.putText(neighbours, "W", (135, 115), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 255, 9, cv2.LINE_AA)
+    framed = canonical(photo(np.maximum(coverage, neighbours.astype(np.float32) / 255)))
+    assert differs(framed, canonical(photo(coverage))) < 8
+
+
+def test_an_underline_is_no_part_of_the_letter():
+    coverage = ink()
+    cv2.line(coverage, (35, 132), (125, 134), 1.0, 3, cv2.LINE_AA)
+    assert differs(canonical(photo(coverage)), REFERENCE) < 10
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.6])
+def test_a_blank_page_has_no_glyph_even_under_a_lamp(strength):
+    blank = photo(np.zeros((SIDE, SIDE), np.float32), ramp(strength), noise=0.02)
+    assert not canonical(blank).any()
+
+
+def test_chalk_on_a_board_under_uneven_light_is_read_as_light_ink():
+    board = photo(ink(), ramp(0.6), paper=0.15, ink_level=0.85)
+    gray = board.astype(np.float32) / 255
+    assert not dark_ink(gray)
+    assert differs(canonical(board), REFERENCE) < 12
+
+
+def test_glyph_bright_gives_the_ink_as_a_share_of_the_local_light():
+    bright = glyph_bright(photo(ink(), ramp(0.6)).astype(np.float32) / 255)
+    strokes = ink() > 0.9
+    assert bright[strokes].min() > 0.7  # black ink is dark under dim light and bright light alike
+    assert np.median(bright[ink() == 0]) < 0.03  # the paper is flat zero
