@@ -26,7 +26,7 @@ ECE_BINS = 15
 # Temperatures searched, log-spaced: a model is rarely off by more than 10x either way.
 TEMPERATURE_RANGE = (0.1, 10.0)
 # The default threshold keeps at least this share of the held-out letters answered.
-MIN_COVERAGE = 0.96
+MIN_COVERAGE = 0.97
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -148,6 +148,7 @@ def calibrate(
     other_logits: np.ndarray | None = None,
     *,
     min_coverage: float = MIN_COVERAGE,
+    threshold: float | None = None,
     source: str = "",
 ) -> Calibration:
     """Fit the temperature on held-out letters and choose the "?" threshold.
@@ -156,13 +157,15 @@ def calibrate(
         letter_logits: (n, classes) logits of held-out letters; ``letter_targets`` their classes.
         other_logits: logits of held-out images of no letter, to report how many the
             threshold refuses (``None``: not reported).
-        min_coverage: share of the letters the threshold must leave answered.
+        min_coverage: share of the letters the chosen threshold must leave answered.
+        threshold: take this threshold instead of choosing one.
         source: what the held-out images are, for the metadata.
     """
     temperature = fit_temperature(letter_logits, letter_targets)
     before, after = softmax(letter_logits), softmax(letter_logits, temperature)
     confidence = after.max(axis=1)
-    threshold = math.floor(choose_threshold(confidence, min_coverage) * 1e4) / 1e4  # down: keep the coverage
+    if threshold is None:
+        threshold = math.floor(choose_threshold(confidence, min_coverage) * 1e4) / 1e4  # down: keep the coverage
     right = after.argmax(axis=1) == letter_targets
     others = softmax(other_logits, temperature).max(axis=1) if other_logits is not None else np.zeros(0)
     ((_, coverage, accuracy, refused),) = risk_coverage(confidence, right, others, np.array([threshold]))

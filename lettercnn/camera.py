@@ -228,13 +228,26 @@ class FrameResult:
                 "top_k": top_k, "fps": round(fps, 1)}  # fmt: skip
 
 
+# The live threshold for a model that carries no calibration (an older export): its raw
+# softmax is overconfident, so a camera between letters needs a margin.
+UNCALIBRATED_THRESHOLD = 0.5
+
+
+def threshold_for(recognizer: Recognizer, options: CameraOptions) -> float:
+    """The "?" threshold of a camera run: the user's, the model's own, or UNCALIBRATED_THRESHOLD."""
+    if options.min_confidence is not None:
+        return options.min_confidence
+    return recognizer.min_confidence if recognizer.calibrated else UNCALIBRATED_THRESHOLD
+
+
 @dataclass
 class CameraOptions:
     """What one camera run reads and how it answers (see ``letters camera --help``)."""
 
     top_k: int = DEFAULT_TOP_K
-    # A live answer below this is "?": a frame between letters is no letter.
-    min_confidence: float = 0.5
+    # A live answer below this is "?": a frame between letters is no letter. None: the
+    # model's own threshold (its calibration), or UNCALIBRATED_THRESHOLD for a model without.
+    min_confidence: float | None = None
     roi: Roi = field(default_factory=Roi)
     # A majority vote over this many frames keeps the answer from flickering (~0.2 s at 25 FPS).
     smooth: int = 5
@@ -269,7 +282,7 @@ def frames_with_answers(
         x, y, w, h = options.roi.box(frame)
         glyph = recognizer.glyph(frame[y : y + h, x : x + w])
         prepared = time.perf_counter()
-        prediction = recognizer.classify([glyph], options.top_k, options.min_confidence)[0]
+        prediction = recognizer.classify([glyph], options.top_k, threshold_for(recognizer, options))[0]
         done = time.perf_counter()
         ms = {
             "capture": (got - clock) * 1e3,

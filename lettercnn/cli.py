@@ -298,18 +298,38 @@ def export_command(
     calib: Annotated[
         Optional[Path], _option("Images to calibrate int8 on (a folder).", default="synthetic letters")
     ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit the temperature and the '?' threshold on the run's validation split.",
+        ),
+    ] = True,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option(min=0.0, max=1.0, help=escape("The '?' threshold to record [default: chosen from data].")),
+    ] = None,
+    coverage: Annotated[
+        float,
+        typer.Option(min=0.5, max=1.0, help="The chosen threshold answers this share of validation letters."),
+    ] = export.MIN_COVERAGE,
 ) -> None:
-    """Export a trained model to ONNX: plain Conv graph, metadata, checker and parity checked."""
+    """Export a trained model to ONNX: plain Conv graph, metadata, checker, parity, calibration."""
     console = Console()
     with (
         user_errors(needs_training="letters export"),
-        console.status("exporting (reference, export, checker, parity) ..."),
+        console.status("exporting (reference, export, checker, parity, calibration) ..."),
     ):
         if calib is not None and not int8:
             raise ValueError("--calib calibrates the int8 model; add --int8")
         file = default_checkpoint(checkpoint)
         target = out if out is not None else (file if file.is_dir() else file.parent) / "letters.onnx"
-        exported = export.export_onnx(file, target, opset=opset, parity_samples=parity_samples, atol=atol)
+        if min_confidence is not None and not calibrate:
+            raise ValueError("--min-confidence is recorded with the calibration; drop --no-calibrate")
+        exported = export.export_onnx(
+            file, target, opset=opset, parity_samples=parity_samples, atol=atol, calibrate=calibrate,
+            min_confidence=min_confidence, coverage=coverage,
+        )  # fmt: skip
     display.print_export(console, exported)
     if int8:
         _export_int8(console, exported.file, calib)
@@ -435,7 +455,10 @@ def recognize_command(
     top_k: Annotated[
         int, typer.Option(help="Letters listed per answer, best first (>= 1; above 26: all).")
     ] = DEFAULT_TOP_K,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")] = 0.0,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option(min=0.0, max=1.0, help=escape("Below this the answer is '?' [default: the model's own].")),
+    ] = None,
     word: Annotated[bool, typer.Option("--word", help="Each image is a word: read its letters left to right.")] = False,
     threads: Annotated[
         Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))
@@ -482,8 +505,9 @@ def camera_command(
         int, typer.Option(help="Letters shown per answer, best first (>= 1; above 26: all).")
     ] = CAMERA.top_k,
     min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Below this the answer is '?'.")
-    ] = CAMERA.min_confidence,
+        Optional[float],
+        typer.Option(min=0.0, max=1.0, help=escape("Below this the answer is '?' [default: the model's own].")),
+    ] = None,
     roi: Annotated[
         Optional[str], typer.Option(help=escape("WxH centred box [default: half the shorter side], or auto."))
     ] = None,

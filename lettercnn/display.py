@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from rich.progress import TaskID
 
     from lettercnn.bench import BenchResult
+    from lettercnn.calibration import Calibration
     from lettercnn.camera import FrameResult
     from lettercnn.export import ExportReport
     from lettercnn.report.build import Report
@@ -296,6 +297,9 @@ def recognize_line(result: FileResult) -> str:
         alternatives = " ".join(f"{letter} {p:.2f}" for letter, p in best.top_k[1:])
         if not best.top_k:
             alternatives = "no letter found: a blank image"
+        elif best.reason is not None:  # below the threshold: say what it might have been
+            guesses = " ".join(f"{letter} {p:.2f}" for letter, p in best.top_k)
+            alternatives = f"{best.reason}; best guesses {guesses}"
         return f"{result.path}: {best.letter} {best.confidence:.2f}  ({alternatives})  {result.ms:.1f} ms"
     letters = " ".join(f"{p.letter}:{p.confidence:.2f}" for p in result.predictions)
     return f"{result.path}: {result.text or '(no letters)'}  [{letters}]  {result.ms:.1f} ms"
@@ -326,6 +330,25 @@ def print_export(console: Console, report: ExportReport) -> None:
     for parity in report.parity:
         table.add_row(parity.name, str(parity.samples), f"{parity.max_abs_diff:.2e}", percent(parity.top1_agreement))
     console.print(table)
+    if report.calibration is not None:
+        console.print(calibration_table(report.calibration))
+    else:
+        say(console, f"Not calibrated (temperature 1, no default '?' threshold): {report.calibration_note}")
+
+
+def calibration_table(fitted: Calibration) -> Table:
+    """Temperature, ECE and NLL before and after, and what the "?" threshold does."""
+    table = Table(title=f"Calibration: temperature {fitted.temperature:.3f}", title_justify="left")
+    for column in ("", "ECE (15 bins)", "NLL"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("before (T = 1)", percent(fitted.ece_before), f"{fitted.nll_before:.4f}")
+    table.add_row(f"after (T = {fitted.temperature:.3f})", percent(fitted.ece_after), f"{fitted.nll_after:.4f}")
+    refused = "" if fitted.refused != fitted.refused else f", {percent(fitted.refused)} of images of no letter '?'"
+    table.caption = (
+        f"'?' below {fitted.min_confidence:.4f}: {percent(fitted.coverage)} of validation letters answered, "
+        f"{percent(fitted.accuracy_answered)} of those right{refused}. On: {fitted.source}"
+    )
+    return table
 
 
 def print_report(console: Console, report: Report) -> None:

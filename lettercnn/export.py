@@ -10,7 +10,10 @@ The pipeline (timm's ``onnx_export``, Ultralytics' exporter)::
     -> IR version lowered, metadata and producer written
     -> onnx.checker (full_check) -> onnxruntime on the same inputs
     -> parity: max |delta logit| <= atol and top-1 identical at batch 1, batch 64
-       and over all parity inputs -> write atomically; else ParityError, no file.
+       and over all parity inputs
+    -> calibration: the exported model's logits on the run's validation letters and on
+       held-out images of no letter -> temperature and "?" threshold into the metadata
+       (lettercnn.calibration) -> write atomically; else ParityError, no file.
 
 Metadata and the checker come before onnxruntime so the bytes that pass the parity
 gate are exactly the bytes written. Metadata values are JSON strings
@@ -34,11 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lettercnn import __version__, preprocess
+from lettercnn import __version__, calibration, preprocess
+from lettercnn.calibration import MIN_COVERAGE, Calibration
 from lettercnn.errors import ExportError, ModelError, ParityError
 from lettercnn.fileio import write_bytes
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import (
+    META_CALIBRATION,
     META_EXPORTER,
     META_INPUT,
     META_LABELS,
@@ -87,6 +92,8 @@ MODEL_DOC = (
     "LetterCNN letter classifier. In: 'input', float32 (batch, channels, size, size), one glyph "
     "preprocessed as metadata 'input' says. Out: 'logits' (batch, classes) in the order of metadata 'labels'."
 )
+# At least this many rendered images of no letter to measure the "?" threshold on.
+CALIBRATION_MIN_NEGATIVES = 500
 # Checkpoint keys copied into metadata 'train' (besides the model and train config).
 CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc")
 # Seed of the default parity inputs (rendered like the synthetic training letters).
@@ -131,6 +138,9 @@ class ExportReport:
         parity: batch 1, batch 64 and all parity inputs, in that order.
         atol: the tolerance the parity gate used.
         seconds: wall time of the whole export.
+        calibration: the temperature and "?" threshold written into the metadata, and
+            what they do on held-out images; ``None`` when not calibrated.
+        calibration_note: why it was not calibrated.
     """
 
     file: Path
@@ -142,6 +152,8 @@ class ExportReport:
     parity: tuple[Parity, ...]
     atol: float
     seconds: float
+    calibration: Calibration | None = None
+    calibration_note: str | None = None
 
     @property
     def max_abs_diff(self) -> float:
@@ -165,6 +177,9 @@ def export_onnx(
     inputs: np.ndarray | None = None,
     parity_samples: int = DEFAULT_PARITY_SAMPLES,
     atol: float = DEFAULT_ATOL,
+    calibrate: bool = True,
+    min_confidence: float | None = None,
+    coverage: float = MIN_COVERAGE,
 ) -> ExportReport:
     """Export a checkpoint to one self-contained, plain ONNX file that passed parity.
 
@@ -178,6 +193,10 @@ def export_onnx(
             ``parity_samples`` letters (:func:`render_parity_inputs`).
         parity_samples: how many letters to render when ``inputs`` is None (>= 64).
         atol: the largest |onnx logit - torch logit| allowed.
+        calibrate: fit the temperature on the run's validation letters and choose the
+            "?" threshold (:mod:`lettercnn.calibration`); written into the metadata.
+        min_confidence: the "?" threshold to record instead of the chosen one.
+        coverage: the chosen threshold keeps this share of the validation letters answered.
 
     Returns:
         What was written and measured (see :class:`ExportReport`).
@@ -205,6 +224,16 @@ def export_onnx(
     _check_model(proto)
     data = proto.SerializeToString()
     parity = _check_parity(data, samples, reference, atol)
+    calibration, note = None, "not asked for (--no-calibrate)"
+    if calibrate and not payload.get("train_config"):
+        note = "the checkpoint does not say what data it trained on, so there is no validation split"
+    elif calibrate:
+        calibration = calibrate_model(data, payload, spec, min_confidence=min_confidence, coverage=coverage)
+        metadata = build_metadata(payload, checkpoint_file, opset) | {META_CALIBRATION: calibration.to_dict()}
+        _stamp(proto, metadata)
+        data = proto.SerializeToString()  # only the metadata changed: the graph is the one that passed parity
+    if calibration is None:
+        log.info("not calibrated: %s", note)
     write_bytes(out_file, data)
     report = ExportReport(
         file=out_file,
@@ -216,9 +245,52 @@ def export_onnx(
         parity=parity,
         atol=atol,
         seconds=time.perf_counter() - started,
+        calibration=calibration,
+        calibration_note=None if calibration is not None else note,
     )
     log.info("exported %s", report.summary())
     return report
+
+
+def calibrate_model(
+    data: bytes,
+    payload: Mapping[str, Any],
+    spec: InputSpec,
+    *,
+    min_confidence: float | None = None,
+    coverage: float = MIN_COVERAGE,
+) -> Calibration:
+    """Temperature and "?" threshold for an exported model, from held-out images.
+
+    The letters are the run's validation split (:func:`lettercnn.training.evaluate.held_out`:
+    never trained on); the images of no letter are rendered from a stream training
+    never draws (``val-negatives``). The model's own onnxruntime logits are used, so
+    the numbers are those of the file written.
+
+    Raises:
+        ValueError: the run has no validation letters to calibrate on.
+    """
+    from lettercnn.data import synthetic_negatives
+    from lettercnn.training.evaluate import held_out
+
+    config = payload.get("train_config") or {}
+    val = held_out("val", config)
+    if not len(val.targets):
+        raise ValueError(f"no validation letters to calibrate on ({val.source}); export with --no-calibrate")
+    count = max(CALIBRATION_MIN_NEGATIVES, len(val.targets) // 5)
+    negatives = synthetic_negatives(
+        count, seed=int(config.get("seed", 0)), split="val-negatives", fonts_dir=config.get("fonts_dir")
+    )
+    session = open_session(data, None)
+    letter_logits = logits(session, val.inputs(spec), batch=EVAL_BATCH)
+    other_logits = logits(session, preprocess.normalize(negatives.glyphs, spec), batch=EVAL_BATCH)
+    source = f"{val.source}; {count} rendered images of no letter"
+    fitted = calibration.calibrate(letter_logits, val.targets, other_logits, min_coverage=coverage, source=source)
+    if min_confidence is not None:
+        fitted = calibration.calibrate(
+            letter_logits, val.targets, other_logits, threshold=min_confidence, source=source + "; threshold given"
+        )
+    return fitted
 
 
 def _check_out(out: str | os.PathLike[str]) -> Path:

@@ -9,6 +9,15 @@ Every value is a JSON string in the ONNX ``metadata_props``::
     opset              18
     train              {"model": {...}, "config": {...}, "val_accuracy": ..., "test_accuracy": ...}
     exporter           "torch 2.14.1 (dynamo), onnx 1.23.2"
+    calibration        {"temperature": 1.43, "min_confidence": 0.52, "ece_before": ..., "ece_after": ...,
+                        "nll_before": ..., "nll_after": ..., "coverage": ..., "accuracy_answered": ...,
+                        "refused": ..., "source": "..."}
+
+``calibration`` (written by ``letters export``, see :mod:`lettercnn.calibration`) is
+optional: a model without it is read at temperature 1 with no default threshold.
+Every runtime -- Python (fp32 and int8), the camera, the browser page -- divides the
+logits by ``temperature`` before the softmax and answers "?" below ``min_confidence``
+unless the user sets another threshold.
 
 Light on purpose (json only): the torch-free runtime reads these names.
 """
@@ -25,7 +34,8 @@ META_VERSION = "lettercnn_version"
 META_OPSET = "opset"
 META_TRAIN = "train"
 META_EXPORTER = "exporter"
-METADATA_KEYS = (META_LABELS, META_INPUT, META_VERSION, META_OPSET, META_TRAIN, META_EXPORTER)
+META_CALIBRATION = "calibration"
+METADATA_KEYS = (META_LABELS, META_INPUT, META_VERSION, META_OPSET, META_TRAIN, META_EXPORTER, META_CALIBRATION)
 # What the runtime cannot work without.
 REQUIRED_KEYS = (META_LABELS, META_INPUT)
 

@@ -24,7 +24,7 @@ import numpy as np
 from lettercnn import preprocess
 from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
-from lettercnn.metadata import META_INPUT, META_LABELS, REQUIRED_KEYS, decode
+from lettercnn.metadata import META_CALIBRATION, META_INPUT, META_LABELS, REQUIRED_KEYS, decode
 from lettercnn.preprocess import InputSpec, Threshold
 
 ASSETS = Path(__file__).parent / "assets"
@@ -32,6 +32,11 @@ DEFAULT_MODEL = ASSETS / "lettercnn.onnx"
 # The int8 twin of a model sits beside it: model.onnx -> model.int8.onnx (`letters export --int8`).
 INT8_SUFFIX = ".int8.onnx"
 UNKNOWN = "?"
+# Why an answer is "?": preprocessing found no glyph (a blank or flat image, ink no
+# stronger than the page's noise), or the model's top probability is below the
+# threshold (a sign, a scribble, several letters, a letter cut off, or too unsure).
+NO_GLYPH = "no glyph found"
+NOT_SURE = "not a letter, or not sure"
 # Letters listed per answer, best first, unless asked otherwise.
 DEFAULT_TOP_K = 3
 # Inputs per onnxruntime call when predicting many images: large enough to amortise
@@ -51,22 +56,29 @@ class Prediction:
     """What the model read in one image.
 
     Attributes:
-        letter: the upper-case letter, or ``"?"`` below the confidence threshold.
-        confidence: probability of the top class (softmax), 0..1.
-        top_k: the best classes with their probabilities, best first.
+        letter: the upper-case letter, or ``"?"`` when there is no letter to tell.
+        confidence: the (calibrated) probability of the most likely letter, 0..1.
+        top_k: the most likely letters with their probabilities, best first (also
+            for a ``"?"``: what it would have been).
+        reason: why the answer is ``"?"`` (:data:`NO_GLYPH` or :data:`NOT_SURE`);
+            ``None`` for a letter.
     """
 
     letter: str
     confidence: float
     top_k: list[tuple[str, float]] = field(default_factory=list)
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``reason`` only for a ``"?"``)."""
+        out: dict[str, Any] = {
             "letter": self.letter,
             "confidence": round(self.confidence, 6),
             "top_k": [{"letter": letter, "p": round(p, 6)} for letter, p in self.top_k],
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass
@@ -195,7 +207,7 @@ def no_glyph() -> Prediction:
     A model forced to answer on an all-black input still picks some letter with a
     fair probability; that guess says nothing, so it is not made.
     """
-    return Prediction(UNKNOWN, 0.0, [])
+    return Prediction(UNKNOWN, 0.0, [], NO_GLYPH)
 
 
 def int8_path(model: str | os.PathLike[str]) -> Path:
@@ -249,6 +261,8 @@ class Recognizer:
         self.session = open_session(self.path, threads)
         self.metadata = decode(self.session.get_modelmeta().custom_metadata_map)
         self.labels, self.spec = self._read_metadata(assume_letters)
+        self.temperature, self.min_confidence = self._read_calibration()
+        self.calibrated = META_CALIBRATION in self.metadata
         self.threshold = threshold
         self.batch = self._check_input()
         self.spent = TimeSpent()
@@ -269,6 +283,27 @@ class Recognizer:
         if isinstance(outputs[-1], int) and outputs[-1] != len(labels):
             raise ModelError(f"{self.path} gives {outputs[-1]} scores but its metadata lists {len(labels)} labels")
         return labels, spec
+
+    def _read_calibration(self) -> tuple[float, float]:
+        """The model's temperature and default "?" threshold (1 and 0 without calibration).
+
+        Raises:
+            ModelError: a calibration that is not a positive temperature and a threshold in [0, 1].
+        """
+        calibration = self.metadata.get(META_CALIBRATION)
+        if calibration is None:
+            return 1.0, 0.0
+        try:
+            temperature = float(calibration["temperature"])
+            threshold = float(calibration.get("min_confidence", 0.0))
+        except (TypeError, KeyError, ValueError):
+            raise ModelError(f"{self.path} has an unreadable calibration in its metadata: {calibration!r}") from None
+        if not (np.isfinite(temperature) and temperature > 0 and 0.0 <= threshold <= 1.0):
+            raise ModelError(
+                f"{self.path} has calibration temperature {temperature} and threshold {threshold}; "
+                "expected a positive temperature and a threshold in [0, 1]"
+            )
+        return temperature, threshold
 
     def _check_input(self) -> int:
         """The model must take what preprocessing gives: float (N, channels, size, size).
@@ -303,7 +338,7 @@ class Recognizer:
         return preprocess.canonical(image, spec=self.spec, threshold=self.threshold)
 
     def classify(
-        self, glyphs: Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0
+        self, glyphs: Sequence[np.ndarray], top_k: int = DEFAULT_TOP_K, min_confidence: float | None = None
     ) -> list[Prediction]:
         """Predictions for canonical glyphs (see :meth:`glyph`), one each; [] for none.
 
@@ -324,27 +359,29 @@ class Recognizer:
         return predictions
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (n, classes) for prepared inputs (n, 1, size, size).
+        """Calibrated probabilities (n, classes) for prepared inputs (n, 1, size, size):
+        the softmax of the logits divided by the model's temperature.
 
         Raises:
             ModelError: onnxruntime failed to run the model on them.
         """
         if not len(inputs):
             return np.zeros((0, len(self.labels)), np.float32)
-        return _softmax(logits(self.session, inputs, batch=self.batch, name=str(self.path)))
+        return _softmax(logits(self.session, inputs, batch=self.batch, name=str(self.path)) / self.temperature)
 
     def predict(
         self,
         images: np.ndarray | str | os.PathLike[str] | Sequence[np.ndarray | str | os.PathLike[str]],
         top_k: int = DEFAULT_TOP_K,
-        min_confidence: float = 0.0,
+        min_confidence: float | None = None,
     ) -> Prediction | list[Prediction]:
         """Read the letter in one image, or in each of a list of images.
 
         Args:
             images: a path or an image array, or a list of them.
             top_k: how many classes to list with their probabilities.
-            min_confidence: below this the answer is ``"?"``.
+            min_confidence: below this the answer is ``"?"``; ``None``: the model's own
+                threshold (:attr:`min_confidence`, from its calibration).
 
         Returns:
             One :class:`Prediction` for one image, a list for a list.
@@ -364,17 +401,25 @@ class Recognizer:
         return predictions[0] if single else predictions
 
     def decide(
-        self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K, min_confidence: float = 0.0
+        self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K, min_confidence: float | None = None
     ) -> list[Prediction]:
-        """Predictions from rows of probabilities; ``top_k`` above the classes lists them all."""
+        """Predictions from rows of probabilities; ``top_k`` above the classes lists them all.
+
+        Below ``min_confidence`` (``None``: the model's own threshold) the answer is
+        ``"?"``, with the letters it would have been in ``top_k``.
+        """
         check_top_k(top_k)
+        threshold = self.min_confidence if min_confidence is None else min_confidence
         k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
         results = []
         for row in probabilities:
             order = np.argsort(row)[::-1][:k]
             best = float(row[order[0]])
-            letter = self.labels[order[0]] if best >= min_confidence else UNKNOWN
-            results.append(Prediction(letter, best, [(self.labels[i], float(row[i])) for i in order]))
+            top = [(self.labels[i], float(row[i])) for i in order]
+            if best >= threshold:
+                results.append(Prediction(self.labels[order[0]], best, top))
+            else:
+                results.append(Prediction(UNKNOWN, best, top, NOT_SURE))
         return results
 
     def read_file(
@@ -382,7 +427,7 @@ class Recognizer:
         path: str | os.PathLike[str],
         *,
         top_k: int = DEFAULT_TOP_K,
-        min_confidence: float = 0.0,
+        min_confidence: float | None = None,
         word: bool = False,
     ) -> FileResult:
         """Read one file: a single letter, or with ``word`` every letter left to right.

@@ -346,7 +346,8 @@ def test_recognize_answers_a_blank_image_with_a_question_mark(tmp_path: Path) ->
         assert f"{tmp_path / name}: ? 0.00  (no letter found: a blank image)" in result.stdout
     as_json = runner.invoke(app, ["recognize", str(tmp_path / "white.png"), "--json"])
     assert json.loads(as_json.stdout) | {"ms": 0} == {
-        "path": str(tmp_path / "white.png"), "letter": "?", "confidence": 0.0, "top_k": [], "ms": 0
+        "path": str(tmp_path / "white.png"), "letter": "?", "confidence": 0.0, "top_k": [], "ms": 0,
+        "reason": "no glyph found",
     }  # fmt: skip
 
 

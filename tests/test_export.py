@@ -22,7 +22,7 @@ from lettercnn import __version__, export
 from lettercnn.errors import ExportError, LetterError, ParityError
 from lettercnn.export import DEFAULT_ATOL, Parity, export_onnx, read_metadata
 from lettercnn.labels import LETTERS
-from lettercnn.metadata import METADATA_KEYS
+from lettercnn.metadata import META_CALIBRATION, METADATA_KEYS
 from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
 from lettercnn.preprocess import DEFAULT_SPEC, InputSpec
@@ -134,7 +134,7 @@ def test_metadata_round_trips_through_onnxruntime(exported):
     _, report = exported
     meta = _session(report.file).get_modelmeta()
     decoded = {key: json.loads(value) for key, value in meta.custom_metadata_map.items()}
-    assert sorted(decoded) == sorted(METADATA_KEYS)
+    assert sorted(decoded) == sorted(set(METADATA_KEYS) - {META_CALIBRATION})  # a checkpoint without its data
     assert decoded["labels"] == list(LETTERS)
     assert decoded["input"] == DEFAULT_SPEC.to_dict()
     assert decoded["lettercnn_version"] == __version__
@@ -282,3 +282,24 @@ def test_default_parity_inputs_are_rendered_letters_the_same_every_time():
     border = np.concatenate([first[:, 0, [0, -1], :].ravel(), first[:, 0, :, [0, -1]].ravel()])
     np.testing.assert_allclose(border, background)  # white on black, inside the margin
     np.testing.assert_array_equal(export.render_parity_inputs(), first)
+
+
+def test_an_export_without_training_data_says_why_it_is_not_calibrated(exported):
+    _, report = exported
+    assert report.calibration is None and "does not say what data it trained on" in report.calibration_note
+
+
+def test_a_run_exports_with_a_temperature_and_threshold_the_runtime_applies(tiny_model, few_inputs):
+    from lettercnn import calibration
+    from lettercnn.runtime import Recognizer, logits
+
+    fitted = export.read_metadata(tiny_model)[META_CALIBRATION]
+    assert fitted["temperature"] > 0 and 0.0 <= fitted["min_confidence"] <= 1.0
+    assert fitted["ece_after"] <= fitted["ece_before"] + 1e-9 and "validation split" in fitted["source"]
+    recognizer = Recognizer(tiny_model)
+    assert recognizer.temperature == pytest.approx(fitted["temperature"])
+    assert recognizer.min_confidence == pytest.approx(fitted["min_confidence"])
+    raw = logits(recognizer.session, few_inputs)
+    np.testing.assert_allclose(
+        recognizer.probabilities(few_inputs), calibration.softmax(raw, fitted["temperature"]), rtol=1e-5, atol=1e-6
+    )

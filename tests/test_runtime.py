@@ -14,7 +14,7 @@ import pytest
 from lettercnn import preprocess
 from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
-from lettercnn.runtime import DEFAULT_MODEL, Prediction, Recognizer, logits, open_session
+from lettercnn.runtime import DEFAULT_MODEL, NO_GLYPH, Prediction, Recognizer, logits, open_session
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,9 @@ def test_a_blank_image_reads_as_a_question_mark_with_confidence_0():
     blank, white, letter = np.zeros((50, 50), np.uint8), np.full((50, 50), 255, np.uint8), letter_image("K")
     answers = recognizer.predict([blank, letter, white], top_k=3)
     assert [a.letter for a in answers] == ["?", "K", "?"]
-    assert answers[0] == Prediction("?", 0.0, []) == answers[2]
-    assert len(answers[1].top_k) == 3
+    assert answers[0] == Prediction("?", 0.0, [], NO_GLYPH) == answers[2]
+    assert len(answers[1].top_k) == 3 and answers[1].reason is None
+    assert answers[0].to_dict()["reason"] == NO_GLYPH and "reason" not in answers[1].to_dict()
 
 
 def test_top_k_below_1_is_refused_and_above_the_classes_lists_them_all():
