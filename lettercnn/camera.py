@@ -25,13 +25,19 @@ import numpy as np
 
 from lettercnn import preprocess
 from lettercnn.errors import CameraError
-from lettercnn.runtime import DEFAULT_TOP_K, Prediction, Recognizer, check_top_k
+from lettercnn.runtime import DEFAULT_TOP_K, UNKNOWN, Prediction, Recognizer, check_top_k
 
 # The default region of interest: a centred box this fraction of the shorter side.
 ROI_FRACTION = 0.5
 WINDOW_NAME = "letters camera"
 INSET_SCALE = 4  # the 32x32 model input drawn 128x128 in a corner
 KEY_QUIT = (ord("q"), 27)  # q, Esc
+# The overlay: texts on panels that keep this share of the scene's light behind them
+# (dark enough for white text on white paper, the scene still visible through), BGR colours.
+PANEL_OPACITY = 0.75
+LABEL_PAD = 4
+ANSWER_COLOUR = (60, 230, 60)
+TEXT_COLOUR = (255, 255, 255)
 KEY_SNAPSHOT = ord("s")
 # How often the consumer of a live source checks whether the reader has ended.
 LIVE_POLL_S = 0.2
@@ -39,36 +45,53 @@ LIVE_POLL_S = 0.2
 
 @dataclass(frozen=True)
 class Roi:
-    """Where the letter is looked for: a centred ``width x height`` box, or ``auto``."""
+    """Where the letter is looked for: a centred ``width x height`` box, ``auto``, or ``full``."""
 
     width: int = 0
     height: int = 0
     auto: bool = False
+    full: bool = False
 
     @classmethod
-    def parse(cls, text: str | None) -> Roi:
-        """``None`` (centred, half the shorter side), ``"auto"`` or ``"WxH"`` in pixels.
+    def parse(cls, text: str | None) -> Roi | None:
+        """``"WxH"`` in pixels, ``"auto"``, ``"full"``; ``None`` for the source's default (:func:`default_roi`).
 
         Raises:
             ValueError: anything else.
         """
         if text is None:
-            return cls()
-        if text.strip().lower() == "auto":
-            return cls(auto=True)
-        parts = text.lower().split("x")
+            return None
+        word = text.strip().lower()
+        if word in ("auto", "full"):
+            return cls(auto=word == "auto", full=word == "full")
+        parts = word.split("x")
         if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-            raise ValueError(f"--roi must be WxH (e.g. 200x200) or auto, got {text!r}")
+            raise ValueError(f"--roi must be WxH (e.g. 200x200), auto or full, got {text!r}")
         return cls(int(parts[0]), int(parts[1]))
 
     def box(self, frame: np.ndarray) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the region in ``frame``."""
         height, width = frame.shape[:2]
+        if self.full:
+            return 0, 0, width, height
         if self.auto:
             return _largest_glyph_box(frame)
         side = int(min(height, width) * ROI_FRACTION)
         w, h = min(self.width or side, width), min(self.height or side, height)
         return (width - w) // 2, (height - h) // 2, w, h
+
+
+def default_roi(source: str) -> Roi:
+    """The region read when ``--roi`` is not given, by the kind of source.
+
+    A live camera (an index, a capture pipeline) shows a scene: the letter is held up in
+    a centred box, and the rest of the view is the room. A video file or an image folder
+    was made of the letters: each frame is read whole, as ``letters recognize`` reads a
+    file (a centred box half the frame's side cut the letters of the samples off).
+    """
+    if source.isdigit() or (not Path(source).exists() and "!" in source):
+        return Roi()
+    return Roi(full=True)
 
 
 def _largest_glyph_box(frame: np.ndarray) -> tuple[int, int, int, int]:
@@ -87,7 +110,12 @@ def _largest_glyph_box(frame: np.ndarray) -> tuple[int, int, int, int]:
 
 
 class Smoother:
-    """Majority vote over the last ``k`` answers, so the shown letter does not flicker."""
+    """The letter most of the last ``k`` answers agree on, or ``"?"`` when none has a majority.
+
+    A letter is shown only while more than half of the window reads it: a steady letter
+    with a misread frame stays, a region between letters or with no letter (answers
+    scattered over letters and "?") shows "?" instead of flickering through letters.
+    """
 
     def __init__(self, k: int) -> None:
         if k < 1:
@@ -95,11 +123,10 @@ class Smoother:
         self.recent: collections.deque[str] = collections.deque(maxlen=k)
 
     def update(self, letter: str) -> str:
-        """Add an answer; return the most frequent of the window (the newest on a tie)."""
+        """Add an answer; return the window's majority answer, or ``"?"`` without one."""
         self.recent.append(letter)
-        counts = collections.Counter(self.recent)
-        best = max(counts.values())
-        return next(x for x in reversed(self.recent) if counts[x] == best)
+        best, votes = collections.Counter(self.recent).most_common(1)[0]
+        return best if 2 * votes > len(self.recent) else UNKNOWN
 
 
 def open_source(source: str) -> Iterator[np.ndarray]:
@@ -295,19 +322,36 @@ def frames_with_answers(
 
 
 def draw(frame: np.ndarray, result: FrameResult, fps: float) -> np.ndarray:
-    """The frame with the ROI, the answer, its confidence, the top-k, FPS and the model's view."""
+    """The frame with the ROI, the answer, its confidence, the top-k, FPS and the model's view.
+
+    Every text sits on a dark panel, so it reads on paper, a board or a screen alike.
+    """
     canvas = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     x, y, w, h = result.box
-    cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 220, 0), 2)
-    cv2.putText(canvas, result.shown, (x, max(30, y - 10)), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 220, 0), 2)
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), ANSWER_COLOUR, 2)
+    _label(canvas, result.shown, (x + 4, max(4, y - 48) if y >= 48 else y + 4), 1.4, 3, ANSWER_COLOUR)
     lines = [f"{letter} {p:.2f}" for letter, p in result.prediction.top_k] + [f"{fps:.0f} FPS"]
     for row, text in enumerate(lines):
-        cv2.putText(canvas, text, (10, 25 + 22 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        _label(canvas, text, (6, 6 + 26 * row), 0.6, 1, TEXT_COLOUR)
     inset = cv2.resize(result.glyph, None, fx=INSET_SCALE, fy=INSET_SCALE, interpolation=cv2.INTER_NEAREST)
     side = inset.shape[0]
     if canvas.shape[0] > side and canvas.shape[1] > side:
         canvas[-side:, -side:] = inset[:, :, None]
     return canvas
+
+
+def _label(canvas: np.ndarray, text: str, corner: tuple[int, int], scale: float, thickness: int, colour) -> None:
+    """Text on a dark panel whose top-left corner is ``corner``, clipped to the canvas."""
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x0, y0 = corner
+    x1, y1 = (
+        min(canvas.shape[1], x0 + width + 2 * LABEL_PAD),
+        min(canvas.shape[0], y0 + height + baseline + 2 * LABEL_PAD),
+    )
+    region = canvas[y0:y1, x0:x1]
+    region[:] = (region * (1 - PANEL_OPACITY)).astype(canvas.dtype)  # darken what is behind
+    origin = (x0 + LABEL_PAD, y0 + LABEL_PAD + height)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
 
 
 def snapshot(folder: Path, frame: np.ndarray, result: FrameResult) -> Path:

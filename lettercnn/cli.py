@@ -509,7 +509,13 @@ def camera_command(
         typer.Option(min=0.0, max=1.0, help=escape("Below this the answer is '?' [default: the model's own].")),
     ] = None,
     roi: Annotated[
-        Optional[str], typer.Option(help=escape("WxH centred box [default: half the shorter side], or auto."))
+        Optional[str],
+        typer.Option(
+            help=escape(
+                "WxH centred box, auto (follow the largest glyph) or full (the whole frame) "
+                "[default: a camera: a centred box half the shorter side; a video or folder: full]."
+            )
+        ),
     ] = None,
     smooth: Annotated[int, typer.Option(min=1, help="Majority vote over this many frames.")] = CAMERA.smooth,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
@@ -534,7 +540,8 @@ def camera_command(
         typer.echo(line)
 
     with user_errors():
-        options = camera.CameraOptions(top_k, min_confidence, camera.Roi.parse(roi), smooth, max_frames)
+        region = camera.Roi.parse(roi) or camera.default_roi(source)
+        options = camera.CameraOptions(top_k, min_confidence, region, smooth, max_frames)
         recognizer = Recognizer(choose_model(model, int8), threads)
         on_result = (lambda _result, _fps: None) if show else camera.on_change(print_answer)
         camera.run(recognizer, camera.open_source(source), options, on_result=on_result, show=show, record=record,
