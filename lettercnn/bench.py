@@ -38,8 +38,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lettercnn import preprocess
+from lettercnn import calibration, preprocess
 from lettercnn.data.imagetree import LabelledGlyphs, read_letter_tree
+from lettercnn.metadata import META_CALIBRATION, decode
 from lettercnn.runtime import DEFAULT_MODEL, EVAL_BATCH, int8_path, open_session
 
 # Multiply-adds of one LetterCNN forward pass (5 convolutions and 2 linear layers);
@@ -88,6 +89,9 @@ class Row:
         latency_ms: batch size -> milliseconds per call.
         size_bytes: model file size (the checkpoint for torch rows).
         accuracy: top-1 accuracy on the validation images, 0..1; None if not measured.
+        ece, nll: expected calibration error (15 bins) and negative log-likelihood on
+            them, before (temperature 1) and after calibration (the fp32 model's
+            temperature, from its metadata); None if not measured.
     """
 
     path: str
@@ -95,6 +99,8 @@ class Row:
     latency_ms: dict[int, Latency] = field(default_factory=dict)
     size_bytes: int | None = None
     accuracy: float | None = None
+    ece: tuple[float, float] | None = None
+    nll: tuple[float, float] | None = None
 
     def images_per_s(self, batch: int) -> float | None:
         """Throughput at ``batch`` from the median latency."""
@@ -211,13 +217,33 @@ def time_side_by_side(paths: Sequence[InferencePath], batch: int, rounds: int = 
     return [Latency(statistics.median(t) * 1e3, float(np.quantile(t, P90)) * 1e3, min(t) * 1e3) for t in samples]
 
 
-def _accuracy(predict: Callable[[np.ndarray], np.ndarray], val: LabelledGlyphs | None) -> float | None:
-    """Top-1 accuracy of ``predict`` (inputs -> logits) on ``val``, in chunks."""
+@dataclass(frozen=True)
+class Scores:
+    """A path's accuracy and calibration on the validation images (see :class:`Row`)."""
+
+    accuracy: float | None = None
+    ece: tuple[float, float] | None = None
+    nll: tuple[float, float] | None = None
+
+
+def _scores(predict: Callable[[np.ndarray], np.ndarray], val: LabelledGlyphs | None, temperature: float) -> Scores:
+    """Top-1 accuracy, ECE and NLL (at temperature 1 and ``temperature``) of ``predict`` on ``val``."""
     if val is None or not len(val.targets):
-        return None
+        return Scores()
     inputs = val.inputs()
-    chunks = [predict(inputs[i : i + EVAL_BATCH]) for i in range(0, len(inputs), EVAL_BATCH)]
-    return float(np.mean(np.concatenate(chunks).argmax(axis=1) == val.targets))
+    scores = np.concatenate([predict(inputs[i : i + EVAL_BATCH]) for i in range(0, len(inputs), EVAL_BATCH)])
+    before, after = calibration.softmax(scores), calibration.softmax(scores, temperature)
+    return Scores(
+        float(np.mean(scores.argmax(axis=1) == val.targets)),
+        (calibration.ece(before, val.targets), calibration.ece(after, val.targets)),
+        (calibration.nll(before, val.targets), calibration.nll(after, val.targets)),
+    )
+
+
+def model_temperature(model: Path) -> float:
+    """The calibration temperature an exported model carries (1 without one)."""
+    fitted = decode(open_session(model, 1).get_modelmeta().custom_metadata_map).get(META_CALIBRATION)
+    return float(fitted["temperature"]) if isinstance(fitted, dict) and "temperature" in fitted else 1.0
 
 
 def onnx_path(name: str, model: Path, threads: int) -> InferencePath:
@@ -233,7 +259,7 @@ def onnx_path(name: str, model: Path, threads: int) -> InferencePath:
 
 def measure(
     paths: Sequence[InferencePath], threads: int, batches: Sequence[int], val: LabelledGlyphs | None,
-    references: Sequence[InferencePath] = (),
+    references: Sequence[InferencePath] = (), temperature: float = 1.0,
 ) -> tuple[list[Row], dict[str, float]]:  # fmt: skip
     """Rows for ``paths`` on ``threads`` threads, and the reference GEMMs' peak GFLOP/s.
 
@@ -242,11 +268,11 @@ def measure(
     """
     large = max(batches)
     timings = {batch: time_side_by_side([*paths, *(references if batch == large else ())], batch) for batch in batches}
-    rows = [
-        Row(path.name, threads, {batch: timings[batch][i] for batch in batches}, path.size_bytes,
-            _accuracy(path.predict, val))
-        for i, path in enumerate(paths)
-    ]  # fmt: skip
+    rows = []
+    for i, path in enumerate(paths):
+        scores = _scores(path.predict, val, temperature)
+        latency = {batch: timings[batch][i] for batch in batches}
+        rows.append(Row(path.name, threads, latency, path.size_bytes, scores.accuracy, scores.ece, scores.nll))
     flops = 2 * MATMUL_N**3
     gemm = {
         ref.name: flops / (timing.best / 1e3) / 1e9 for ref, timing in zip(references, timings[large][len(paths) :])
@@ -391,6 +417,7 @@ def run_bench(
         notes.append(f"{ORT_INT8}: skipped, no {int8_path(model).name} (make one with `letters export --int8`)")
     step("validation images")
     val = folder_validation(data) if data is not None else validation
+    temperature = model_temperature(model)
     rows: list[Row] = []
     gemm: dict[int, dict[str, float]] = {}
     for count in threads:
@@ -399,7 +426,7 @@ def run_bench(
         if int8_model is not None:
             paths.append(onnx_path(ORT_INT8, int8_model, count))
         step(f"{len(paths)} paths side by side, {count} thread(s)")
-        measured, gemm[count] = measure(paths, count, batches, val, reference_gemms(count))
+        measured, gemm[count] = measure(paths, count, batches, val, reference_gemms(count), temperature)
         rows += measured
     step("cold start")
     start = None

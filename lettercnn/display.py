@@ -167,6 +167,15 @@ def print_evaluation(console: Console, result: EvalResult) -> None:
     """Accuracy, a per-letter table and the most frequent confusions."""
     say(console, f"Accuracy {percent(result.accuracy)} on {result.count} images (loss {result.loss:.4f})")
     say(console, f"Scored: {result.source}")
+    fitted = result.calibration
+    if fitted is not None:
+        line = f"Calibration (ECE 15 bins, NLL): at temperature 1 {percent(fitted['ece_before'])}, {fitted['nll_before']:.4f}"
+        if fitted.get("temperature") is not None:
+            line += (
+                f"; at {fitted['temperature']:.3f} (fitted on {fitted['fitted_on']}, as export does) "
+                f"{percent(fitted['ece_after'])}, {fitted['nll_after']:.4f}"
+            )
+        say(console, line)
     table = Table(title="Per letter", title_justify="left")
     table.add_column("Letter")
     table.add_column("Images", justify="right")
@@ -264,7 +273,7 @@ def bench_table(result: Any, threads: int) -> Table:
     if large != small:
         table.add_column(f"batch {large} img/s", justify="right")
         table.add_column(f"batch {large} GFLOP/s", justify="right")
-    for column in ("size", "accuracy", f"× row 1 (batch {small})"):
+    for column in ("size", "accuracy", "ECE before → after", "NLL before → after", f"× row 1 (batch {small})"):
         table.add_column(column, justify="right")
     for row in (row for row in result.rows if row.threads == threads):
         cells = [row.path, _ms(row.latency_ms.get(small))]
@@ -274,6 +283,8 @@ def bench_table(result: Any, threads: int) -> Table:
         cells += [
             f"{row.size_bytes / 1e6:.1f} MB",
             percent(row.accuracy),
+            "-" if row.ece is None else f"{percent(row.ece[0])} → {percent(row.ece[1])}",
+            "-" if row.nll is None else f"{row.nll[0]:.3f} → {row.nll[1]:.3f}",
             "-" if speedup is None else f"{speedup:.2f}×",
         ]
         table.add_row(*cells)

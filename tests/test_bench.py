@@ -65,6 +65,12 @@ def test_every_path_is_timed_on_the_same_weights(letter_folder: Path) -> None:
     assert set(result.matmul_gflops[1]) == {bench.MATMUL_ORT, bench.MATMUL_TORCH}
     assert all(gflops > 0 for gflops in result.matmul_gflops[1].values())
     assert result.notes == []
+    for row in result.rows:  # calibration: ECE and NLL at temperature 1 and at the model's own
+        assert row.ece is not None and row.nll is not None
+        assert all(0.0 <= value <= 1.0 for value in row.ece) and all(value >= 0 for value in row.nll)
+    fp32 = next(row for row in result.rows if row.path == bench.ORT_FP32)
+    torch_row = next(row for row in result.rows if row.path == bench.TORCH_NN)
+    assert fp32.ece == pytest.approx(torch_row.ece, abs=1e-4)  # same weights, same temperature
 
 
 def test_without_torch_the_torch_rows_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -200,6 +200,10 @@ def test_eval_of_a_split_tree_scores_its_test_folder(tiny_run: RunResult, tmp_pa
     result = evaluate_checkpoint(tiny_run.run_dir, tmp_path / "tree", device="cpu")
     assert result.count == 2 * NUM_CLASSES
     assert str(tmp_path / "tree" / "test") in result.source
+    fitted = result.calibration  # ECE/NLL at temperature 1 and at the one export would fit
+    assert fitted is not None and fitted["temperature"] > 0 and "validation split" in fitted["fitted_on"]
+    assert 0 <= fitted["ece_before"] <= 1 and 0 <= fitted["ece_after"] <= 1 and fitted["nll_after"] > 0
+    assert result.to_dict()["calibration"] == fitted
 
 
 def test_eval_of_the_training_folder_scores_only_its_held_out_split(tmp_path: Path) -> None:

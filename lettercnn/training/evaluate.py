@@ -48,6 +48,9 @@ class EvalResult:
         confusion: 26x26 counts, ``confusion[true][predicted]``.
         count: images scored.
         source: which images were scored (set by :func:`evaluate_checkpoint`).
+        calibration: how well the confidence matches the accuracy on these images,
+            before and after temperature scaling (:func:`calibration_scores`); set by
+            :func:`evaluate_checkpoint`.
     """
 
     accuracy: float
@@ -56,6 +59,7 @@ class EvalResult:
     confusion: list[list[int]]
     count: int
     source: str = ""
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def from_confusion(cls, confusion: Sequence[Sequence[int]], loss_sum: float) -> EvalResult:
@@ -109,6 +113,7 @@ class EvalResult:
             "top_confusions": [{"true": t, "predicted": p, "count": c} for t, p, c in self.top_confusions()],
             "labels": list(LETTERS),
             "confusion": self.confusion,
+            "calibration": self.calibration,
         }
 
 
@@ -211,7 +216,63 @@ def evaluate_checkpoint(
     images = held_out("test", payload.get(TRAIN_CONFIG), data)
     dataset = datasets.GlyphSet(images.glyphs, images.targets, None, images.source)
     result = evaluate(model.to(target), dataset, target, batch_size=batch_size)
-    return dataclasses.replace(result, source=images.source)
+    scores = calibration_scores(model, payload.get(TRAIN_CONFIG), images, data, target, batch_size)
+    return dataclasses.replace(result, source=images.source, calibration=scores)
+
+
+def calibration_scores(
+    model: LetterCNN,
+    train_config: Mapping[str, Any] | None,
+    scored: LabelledGlyphs,
+    data: str | os.PathLike[str] | None,
+    device: str,
+    batch_size: int = EVAL_BATCH,
+) -> dict[str, Any]:
+    """ECE (15 bins) and NLL of the scored images at temperature 1 and at the temperature
+    fitted on the run's validation split (what ``letters export`` writes into the model).
+
+    Without a validation split to fit on (a bare checkpoint, a run too small), only the
+    temperature-1 figures are given.
+    """
+    from lettercnn import calibration
+
+    scored_logits = model_logits(model, scored.glyphs, device, batch_size)
+    before = calibration.softmax(scored_logits)
+    out: dict[str, Any] = {
+        "ece_before": calibration.ece(before, scored.targets),
+        "nll_before": calibration.nll(before, scored.targets),
+    }
+    try:
+        val = held_out("val", train_config, data)
+    except (ValueError, FileNotFoundError) as err:
+        return out | {"temperature": None, "fitted_on": f"nothing: {err}"}
+    if not len(val.targets):
+        return out | {"temperature": None, "fitted_on": f"nothing: no images in {val.source}"}
+    temperature = calibration.fit_temperature(model_logits(model, val.glyphs, device, batch_size), val.targets)
+    after = calibration.softmax(scored_logits, temperature)
+    return out | {
+        "temperature": temperature,
+        "fitted_on": val.source,
+        "ece_after": calibration.ece(after, scored.targets),
+        "nll_after": calibration.nll(after, scored.targets),
+    }
+
+
+def model_logits(model: LetterCNN, glyphs: np.ndarray, device: str, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """The model's logits (n, classes) for canonical uint8 glyphs, in eval mode."""
+    from lettercnn.preprocess import normalize
+
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(glyphs), batch_size):
+                inputs = torch.from_numpy(normalize(glyphs[start : start + batch_size])).to(device)
+                rows.append(model(inputs).float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(rows) if rows else np.zeros((0, NUM_CLASSES), np.float32)
 
 
 def held_out(
