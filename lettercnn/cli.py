@@ -46,6 +46,24 @@ CAMERA = camera.CameraOptions()
 WEIGHT_DECAY_DEFAULTS = ", ".join(f"{value:g} for {name}" for name, value in DEFAULT_WEIGHT_DECAY.items())
 BATCH_NORM_DEFAULT = "--batch-norm" if TRAIN.batch_norm else "--no-batch-norm"
 
+
+def _hide_flag_types() -> None:
+    """Show no type for a flag in --help: Typer 0.29 prints ``<bool>`` beside every flag,
+    which takes no value; options that take one keep their type (``<int>``, ``<path>``)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None:  # an older Typer, which shows none
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
+
 app = typer.Typer(
     name="letters",
     help="Train a small residual CNN to read English letters, export it to ONNX, run it on the edge.",
@@ -463,11 +481,16 @@ def recognize_command(
     threads: Annotated[
         Optional[int], typer.Option(min=1, help=escape("onnxruntime threads [default: all cores]."))
     ] = None,
-    threshold: Annotated[str, typer.Option(help="otsu (clean images) or adaptive (uneven light).")] = "otsu",
+    threshold: Annotated[
+        str,
+        typer.Option(help="How ink is told from paper once the light is flattened: otsu or adaptive (local)."),
+    ] = "otsu",
     save_crops: Annotated[
         Optional[Path], typer.Option(help="Write the 32x32 images the model saw to this folder.")
     ] = None,
-    assume_letters: Annotated[bool, typer.Option(help="Accept a model without lettercnn metadata as A-Z.")] = False,
+    assume_letters: Annotated[
+        bool, typer.Option("--assume-letters", help="Accept a model without lettercnn metadata as A-Z.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image, one per line.")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,
 ) -> None:

@@ -311,7 +311,8 @@ def recognize_line(result: FileResult) -> str:
         elif best.reason is not None:  # below the threshold: say what it might have been
             guesses = " ".join(f"{letter} {p:.2f}" for letter, p in best.top_k)
             alternatives = f"{best.reason}; best guesses {guesses}"
-        return f"{result.path}: {best.letter} {best.confidence:.2f}  ({alternatives})  {result.ms:.1f} ms"
+        line = f"{result.path}: {best.letter} {best.confidence:.2f}  ({alternatives})  {result.ms:.1f} ms"
+        return line if result.hint is None else f"{line}\n  hint: {result.hint}"
     letters = " ".join(f"{p.letter}:{p.confidence:.2f}" for p in result.predictions)
     return f"{result.path}: {result.text or '(no letters)'}  [{letters}]  {result.ms:.1f} ms"
 

@@ -46,6 +46,9 @@ BATCH = 64
 # training, eval, export's parity, quantisation, bench's accuracy): bounded memory for
 # a large split, and enough to keep a GEMM busy.
 EVAL_BATCH = 256
+# The first bytes of what torch.save writes: a zip archive (torch >= 1.6), or a pickle
+# (protocol 2+, older torch). An ONNX file is a protobuf and starts with neither.
+TORCH_MAGIC: tuple[bytes, ...] = (b"PK\x03\x04", b"\x80\x02", b"\x80\x04", b"\x80\x05")
 # What onnxruntime puts before the reason in its messages, e.g.
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from m.onnx failed:".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?\s*")
@@ -143,6 +146,11 @@ def open_session(model: str | os.PathLike[str] | bytes, threads: int | None = No
             raise ModelError(f"model not found: {path}")
         if path.stat().st_size == 0:
             raise ModelError(f"{path} is not a model onnxruntime can load: the file is empty")
+        if _is_torch_checkpoint(path):
+            raise ModelError(
+                f"{path} is a PyTorch checkpoint, not an ONNX model; make one from it with: "
+                f"letters export {path.with_suffix('.onnx')} --checkpoint {path}"
+            )
         source, name = str(path), str(path)
     options = ort.SessionOptions()
     if threads is not None:
@@ -156,6 +164,13 @@ def open_session(model: str | os.PathLike[str] | bytes, threads: int | None = No
         raise ModelError(
             f"{name} is not a model onnxruntime can load (not ONNX, or truncated): {_ort_reason(err)}"
         ) from None
+
+
+def _is_torch_checkpoint(path: Path) -> bool:
+    """A file ``torch.save`` wrote: a zip archive (``PK``) or, from old torch, a pickle."""
+    with path.open("rb") as file:
+        head = file.read(len(TORCH_MAGIC[0]))
+    return any(head.startswith(magic) for magic in TORCH_MAGIC)
 
 
 def logits(session: Any, inputs: np.ndarray, *, batch: int = EVAL_BATCH, name: str = "the model") -> np.ndarray:
@@ -442,19 +457,41 @@ class Recognizer:
         """
         file = Path(path)
         start = time.perf_counter()
+        spaces: list[bool] = []
         try:
             image = preprocess.load_image(file)
             if word:
-                glyphs = [crop.glyph for crop in preprocess.split_word(image, threshold=self.threshold, spec=self.spec)]
+                crops = preprocess.split_word(image, threshold=self.threshold, spec=self.spec)
+                glyphs, spaces = [crop.glyph for crop in crops], [crop.space_before for crop in crops]
             else:
                 glyphs = [self.glyph(image)]
         except preprocess.ImageError as err:
             return FileResult(file, error=str(err), ms=(time.perf_counter() - start) * 1000.0)
         prepared = time.perf_counter()
         predictions = self.classify(glyphs, top_k, min_confidence)
+        hint = None if word else self._word_hint(image, predictions[0])
         done = time.perf_counter()
         self._count(1, prepared - start, done - prepared)
-        return FileResult(file, predictions, glyphs, ms=(done - start) * 1000.0)
+        return FileResult(file, predictions, glyphs, ms=(done - start) * 1000.0, spaces=spaces, hint=hint)
+
+    def _word_hint(self, image: np.ndarray, prediction: Prediction) -> str | None:
+        """A hint when the image clearly holds a word: several whole letters on a line.
+
+        Letters cut off by the image's border (the neighbours of a letter photographed
+        in a line of text) do not count: the single letter in the middle is the answer.
+        """
+        if prediction.reason == NO_GLYPH:
+            return None
+        crops = preprocess.split_word(
+            image, threshold=self.threshold, spec=self.spec, max_side=preprocess.MAX_WORK_SIDE
+        )
+        height, width = image.shape[:2]
+        whole = [
+            c for c in crops if c.box[0] > 0 and c.box[1] > 0 and sum(c.box[::2]) < width and sum(c.box[1::2]) < height
+        ]
+        if len(whole) < 2:
+            return None
+        return f"the image holds {len(whole)} separate letters; to read them as a word, use --word"
 
     def _count(self, images: int, preprocess_s: float, inference_s: float) -> None:
         self.spent.images += images
@@ -478,6 +515,8 @@ class FileResult:
         glyphs: the 32x32 images the model saw, one per prediction.
         error: a one-line reason when the file could not be read; then no predictions.
         ms: wall milliseconds for the file (preprocessing and inference).
+        spaces: in word mode, whether a word space comes before each letter.
+        hint: advice on reading the file (e.g. that it holds a word: use --word).
     """
 
     path: Path
@@ -485,11 +524,14 @@ class FileResult:
     glyphs: list[np.ndarray] = field(default_factory=list)
     error: str | None = None
     ms: float = 0.0
+    spaces: list[bool] = field(default_factory=list)
+    hint: str | None = None
 
     @property
     def text(self) -> str:
-        """The letters read, in order ("" for an error or a blank word)."""
-        return "".join(p.letter for p in self.predictions)
+        """The letters read, in order, with the word spaces ("" for an error or a blank word)."""
+        spaces = self.spaces or [False] * len(self.predictions)
+        return "".join((" " if space else "") + p.letter for p, space in zip(self.predictions, spaces))
 
     def save_crops(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Write the 32x32 images the model saw, named after the file (and letter index) and the answer.
@@ -512,10 +554,12 @@ class FileResult:
         out: dict[str, Any] = {"path": str(self.path)}
         if self.error is not None:
             return {**out, "error": self.error}
-        if len(self.predictions) == 1:
+        if len(self.predictions) == 1 and not self.spaces:
             out.update(self.predictions[0].to_dict())
         else:
             out.update(word=self.text, letters=[p.to_dict() for p in self.predictions])
+        if self.hint is not None:
+            out["hint"] = self.hint
         return {**out, "ms": round(self.ms, 3)}
 
 

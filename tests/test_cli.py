@@ -601,3 +601,44 @@ def test_a_fresh_checkout_without_runs_gets_a_hint_instead_of_a_missing_default(
         result, 1, "no checkpoint given and no runs/bn-dropout0 (a fresh checkout has no runs/ yet): "
         "train one with `letters train`, or pass --checkpoint models/bn-dropout0, the run of the shipped model"
     )  # fmt: skip
+
+
+def test_recognize_hints_at_word_mode_for_an_image_of_several_letters(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    image = np.full((140, 900), 235, np.uint8)
+    cv2.putText(image, "HELLO WORLD", (20, 100), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8, cv2.LINE_AA)
+    cv2.imwrite(str(tmp_path / "words.png"), image)
+    single = runner.invoke(app, ["recognize", str(tmp_path / "words.png")])
+    assert single.exit_code == 0 and "hint: the image holds 10 separate letters" in single.stdout
+    assert "use --word" in single.stdout
+    word = runner.invoke(app, ["recognize", str(tmp_path / "words.png"), "--word", "--json"])
+    assert json.loads(word.stdout)["word"] == "HELLO WORLD" and "hint" not in json.loads(word.stdout)
+
+
+def test_recognize_gives_no_word_hint_for_a_single_letter(tmp_path: Path) -> None:
+    samples = Path(__file__).resolve().parents[1] / "samples" / "letters"
+    result = runner.invoke(app, ["recognize", str(samples)])
+    assert result.exit_code == 0 and "hint" not in result.stdout
+
+
+def test_a_pytorch_checkpoint_as_model_says_how_to_export_it(untrained_checkpoint: Path, tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    image.write_bytes((Path(__file__).resolve().parents[1] / "samples" / "letters" / "A_paper.png").read_bytes())
+    result = runner.invoke(app, ["recognize", str(image), "--model", str(untrained_checkpoint)])
+    assert result.exit_code == 1
+    assert "is a PyTorch checkpoint, not an ONNX model" in result.stderr
+    assert f"letters export {untrained_checkpoint.with_suffix('.onnx')} --checkpoint {untrained_checkpoint}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["recognize"], ["camera"], ["train"], ["export"], ["eval"], ["report"], ["experiments"], ["bench"],
+     ["data", "synth"], ["data", "emnist"]],
+)  # fmt: skip
+def test_help_fits_80_columns_and_shows_no_type_for_flags(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout and "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80

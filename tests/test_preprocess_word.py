@@ -171,3 +171,13 @@ def test_bad_input_raises(tmp_path):
         split_word(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(ValueError, match="otsu"):
         split_word(render("Hi"), threshold="sauvola")  # type: ignore[arg-type]
+
+
+def test_a_wide_gap_between_words_is_a_space():
+    crops = split_word(render("HELLO WORLD"))
+    assert len(crops) == 10
+    assert [crop.space_before for crop in crops] == [False] * 5 + [True] + [False] * 4
+
+
+def test_letters_of_one_word_have_no_space_even_beside_a_narrow_letter():
+    assert not any(crop.space_before for crop in split_word(render("Wiki")))

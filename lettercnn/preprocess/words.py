@@ -8,6 +8,7 @@ letter gets the same crop and fit as :func:`lettercnn.preprocess.canonical`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -68,6 +69,13 @@ LINE_OVERLAP_FRACTION = 0.5
 # a shadow) only if it is this much taller than the median letter: in a tightly
 # cropped word the tallest letters span the image's height too.
 FRAME_LETTER_RATIO = 1.6
+# A word space (:func:`mark_spaces`): a gap wider than this many times the line's median
+# gap (taken from SPACE_MIN_GAPS gaps on; fewer are no sample)...
+SPACE_MEDIAN_RATIO = 2.5
+SPACE_MIN_GAPS = 3
+# ...and than this share of the median letter height (a narrow "i" beside a "W" leaves
+# a wide gap, not a space).
+SPACE_HEIGHT_FRACTION = 0.45
 # Background pixels kept around a letter when it is cut out of the word: the 3x3
 # dilation that keeps the anti-aliased stroke edge needs one.
 LETTER_PAD = 2
@@ -81,10 +89,13 @@ class LetterCrop:
         glyph: the letter's canonical glyph, uint8 (size, size), white on black,
             cropped, centred and fitted with the margin exactly as :func:`canonical`.
         box: ``(x, y, w, h)`` of the letter in the original image's pixels.
+        space_before: a word space lies between this letter and the one before it
+            (see :func:`mark_spaces`).
     """
 
     glyph: np.ndarray
     box: tuple[int, int, int, int]
+    space_before: bool = False
 
 
 def split_word(
@@ -92,6 +103,7 @@ def split_word(
     *,
     threshold: Threshold = "otsu",
     spec: InputSpec = DEFAULT_SPEC,
+    max_side: int = WORD_MAX_WORK_SIDE,
 ) -> list[LetterCrop]:
     """Cut a photo or scan of a word (one line) into its letters, left to right.
 
@@ -107,6 +119,8 @@ def split_word(
         threshold: how ink is told from background, see :func:`glyph_mask`;
             ``"adaptive"`` for photos under uneven light.
         spec: the input spec (size, margin) of the glyphs.
+        max_side: the longest side the word is analysed at (a count of its letters needs
+            less than their glyphs).
 
     Returns:
         One :class:`LetterCrop` a letter, ordered left to right; ``[]`` for an image
@@ -117,7 +131,7 @@ def split_word(
         ValueError: an unknown ``threshold``.
     """
     array = image_array(load_image(image) if isinstance(image, (str, os.PathLike)) else image)
-    bright = glyph_bright(work_gray(array, WORD_MAX_WORK_SIDE))
+    bright = glyph_bright(work_gray(array, max_side))
     levels = to_levels(bright)
     mask = threshold_mask(levels, threshold)
     if mask is None:
@@ -130,7 +144,24 @@ def split_word(
     groups = _letter_groups(boxes, stats[:, cv2.CC_STAT_AREA], mask.shape)
     height, width = array.shape[:2]  # boxes are given in the original image's pixels
     scale = (width / bright.shape[1], height / bright.shape[0])
-    return [_cut_letter(bright, levels, labels, boxes, members, scale, (height, width), spec) for members in groups]
+    crops = [_cut_letter(bright, levels, labels, boxes, members, scale, (height, width), spec) for members in groups]
+    return mark_spaces(crops)
+
+
+def mark_spaces(crops: list[LetterCrop]) -> list[LetterCrop]:
+    """Mark the word spaces of a line of letters (left to right): the gaps much wider than the others.
+
+    A gap is a space when it is wider than SPACE_MEDIAN_RATIO times the line's median
+    gap and than SPACE_HEIGHT_FRACTION of its median letter height: letters of a word
+    sit a stroke or two apart, words a letter's width.
+    """
+    if len(crops) < 2:
+        return crops
+    gaps = np.array([b.box[0] - (a.box[0] + a.box[2]) for a, b in zip(crops, crops[1:])], dtype=np.float64)
+    height = float(np.median([crop.box[3] for crop in crops]))
+    typical = float(np.median(gaps)) if len(gaps) >= SPACE_MIN_GAPS else 0.0
+    wide = np.maximum(SPACE_MEDIAN_RATIO * max(typical, 0.0), SPACE_HEIGHT_FRACTION * height)
+    return [crops[0]] + [dataclasses.replace(crop, space_before=bool(gap > wide)) for crop, gap in zip(crops[1:], gaps)]
 
 
 def _letter_groups(boxes: np.ndarray, areas: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
