@@ -629,7 +629,10 @@ def test_a_pytorch_checkpoint_as_model_says_how_to_export_it(untrained_checkpoin
     result = runner.invoke(app, ["recognize", str(image), "--model", str(untrained_checkpoint)])
     assert result.exit_code == 1
     assert "is a PyTorch checkpoint, not an ONNX model" in result.stderr
-    assert f"letters export {untrained_checkpoint.with_suffix('.onnx')} --checkpoint {untrained_checkpoint}" in result.stderr
+    assert (
+        f"letters export {untrained_checkpoint.with_suffix('.onnx')} --checkpoint {untrained_checkpoint}"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,14 +31,15 @@ def letter_image(text: str = "K") -> np.ndarray:
     return image
 
 
-def test_probabilities_are_the_softmax_of_the_training_model(model_and_reference):
+def test_probabilities_are_the_softmax_of_the_training_models_logits_over_the_temperature(model_and_reference):
     import torch
 
     path, model = model_and_reference
     recognizer = Recognizer(path, threads=1)
+    assert recognizer.calibrated and recognizer.temperature > 0  # export fitted it on the run's validation split
     inputs = np.stack([preprocess.to_input(letter_image(c)) for c in "ABCDE"])
     with torch.inference_mode():
-        expected = torch.softmax(model(torch.from_numpy(inputs)), dim=1).numpy()
+        expected = torch.softmax(model(torch.from_numpy(inputs)) / recognizer.temperature, dim=1).numpy()
     np.testing.assert_allclose(recognizer.probabilities(inputs), expected, atol=1e-5)
 
 
