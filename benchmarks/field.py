@@ -107,6 +107,12 @@ def make_nonletters(per_kind: int, seed: int, reader: Recognizer) -> dict[str, n
                     template = fieldsim.sign_template(path, fieldsim.SIGNS[int(rng.integers(len(fieldsim.SIGNS)))])
             elif condition.startswith("scribble"):
                 template = fieldsim.pen_scribble(rng)
+            elif condition.startswith("several"):
+                font = int(rng.integers(len(bank.names)))
+                picks = rng.integers(0, len(CHARS), int(rng.integers(2, 4)))
+                template = fieldsim.several_letters([bank.templates[font][k] for k in picks], rng)
+            elif condition.startswith("cut-off"):
+                template = bank.templates[int(rng.integers(len(bank.names)))][int(rng.integers(len(CHARS)))]
             glyphs[index] = reader.glyph(fieldsim.nonletter(template, rng, condition))
         out[condition] = glyphs
     return out

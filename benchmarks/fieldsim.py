@@ -264,7 +264,41 @@ def pen_scribble(rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(canvas[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
 
 
-NONLETTER_CONDITIONS = ("blank", "sign-photo", "scribble-photo", "sign-glyph", "scribble-glyph")
+NONLETTER_CONDITIONS = (
+    "blank", "sign-photo", "scribble-photo", "sign-glyph", "scribble-glyph", "several-photo", "cut-off-photo",
+)  # fmt: skip
+
+
+def several_letters(templates: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Two or three letters of one font side by side, a hair apart or touching (ink bright, cropped)."""
+    height = 80
+    parts = [cv2.resize(t, (max(1, round(t.shape[1] * height / t.shape[0])), height)) for t in templates]
+    gap = int(rng.integers(-3, 4))
+    width = sum(p.shape[1] for p in parts) + gap * (len(parts) - 1) + 2 * height
+    canvas = np.zeros((height + 8, width), np.uint8)
+    x = 4
+    for part in parts:
+        region = canvas[4 : 4 + height, x : x + part.shape[1]]
+        np.maximum(region, part[:, : region.shape[1]], out=region)
+        x += part.shape[1] + gap
+    rows, cols = np.flatnonzero(canvas.any(axis=1)), np.flatnonzero(canvas.any(axis=0))
+    return np.ascontiguousarray(canvas[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+
+
+def cut_off_frame(template: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A photo frame whose letter runs off one edge: 40-60 % of it out of view."""
+    size = FRAME
+    side = rng.uniform(0.5, 0.7) * size
+    coverage = place(template, rng, side)
+    shift = int(side * rng.uniform(0.4, 0.6)) + int(size / 2 - side / 2)
+    direction = int(rng.integers(4))
+    matrix = np.float32([[1, 0, 0], [0, 1, 0]])
+    matrix[direction // 2, 2] = shift if direction % 2 else -shift
+    coverage = cv2.warpAffine(coverage, matrix, (size, size))
+    look = _look(rng, False)
+    light = lamp(rng, rng.uniform(0.25, 0.7))
+    return expose(coverage, look, light, rng, defocus=rng.uniform(0.3, 1.2), noise=rng.uniform(0.005, 0.03),
+                  jpeg=int(rng.integers(40, 90)))  # fmt: skip
 
 
 def blank_frame(rng: np.random.Generator) -> np.ndarray:
@@ -279,6 +313,8 @@ def nonletter(template: np.ndarray | None, rng: np.random.Generator, condition: 
     if condition == "blank":
         return blank_frame(rng)
     assert template is not None
+    if condition == "cut-off-photo":
+        return cut_off_frame(template, rng)
     if condition.endswith("-photo"):
         return frame(template, rng, "photo")
     return glyph(template, rng, inverted=rng.random() < 0.5)
