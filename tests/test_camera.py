@@ -191,3 +191,21 @@ def test_soak_benchmark_runs_end_to_end_on_a_short_video() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "frame    20: peak RSS" in result.stdout and "frame    60: peak RSS" in result.stdout
     assert "2 changes of answer" in result.stdout  # A, B, C: 25 frames each
+
+
+def test_an_empty_desk_shows_a_question_mark_then_the_letter_held_up(tmp_path: Path) -> None:
+    path = tmp_path / "desk.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
+    rng = np.random.default_rng(1)
+    light = np.tile(np.linspace(0.55, 1.0, 320, dtype=np.float32), (240, 1))[:, :, None]  # a lamp on one side
+    for index in range(40):
+        frame = (np.full((240, 320, 3), 215, np.float32) * light + rng.normal(0, 4, (240, 320, 3))).clip(0, 255)
+        frame = frame.astype(np.uint8)
+        if index >= 20:
+            cv2.putText(frame, "R", (120, 170), cv2.FONT_HERSHEY_SIMPLEX, 4, (25, 25, 25), 12, cv2.LINE_AA)
+        writer.write(frame)
+    writer.release()
+    result = runner.invoke(app, ["camera", "--source", str(path), "--headless"])
+    assert result.exit_code == 0, result.output
+    answers = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
+    assert answers == ["?", "R"]
