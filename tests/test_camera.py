@@ -209,3 +209,29 @@ def test_an_empty_desk_shows_a_question_mark_then_the_letter_held_up(tmp_path: P
     assert result.exit_code == 0, result.output
     answers = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
     assert answers == ["?", "R"]
+
+
+def test_a_video_of_photo_like_frames_is_followed_letter_by_letter(tmp_path: Path) -> None:
+    """Uneven light, a soft shadow, noise and MJPG: the frames a phone or webcam gives."""
+    path = tmp_path / "photo.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    rng = np.random.default_rng(2)
+    xs = np.linspace(0.0, 1.0, 640, dtype=np.float32)[None, :]
+    ys = np.linspace(0.0, 1.0, 480, dtype=np.float32)[:, None]
+    light = 1.0 - 0.7 * np.hypot(xs - 1.1, ys + 0.2) / 1.6  # a lamp off the top right corner
+    shadow = np.ones((480, 640), np.float32)
+    shadow[:, :290] = 0.5  # a hand's shadow, its edge across the letter (a plain Otsu read L, L, L)
+    light = (light * cv2.GaussianBlur(shadow, (0, 0), 12))[:, :, None]
+    for letter in "KRW":
+        for _ in range(FRAMES_EACH):
+            ink = np.zeros((480, 640), np.uint8)
+            shift = rng.integers(-8, 9, size=2)
+            cv2.putText(ink, letter, (int(230 + shift[0]), int(330 + shift[1])), cv2.FONT_HERSHEY_DUPLEX, 6, 255, 16)
+            paper = 0.85 - 0.6 * cv2.GaussianBlur(ink, (0, 0), 1.2)[:, :, None].astype(np.float32) / 255
+            frame = np.clip(paper * light * 255 + rng.normal(0, 5, (480, 640, 1)), 0, 255).astype(np.uint8)
+            writer.write(np.repeat(frame, 3, axis=2))
+    writer.release()
+    result = runner.invoke(app, ["camera", "--source", str(path), "--headless", "--roi", "240x240"])
+    assert result.exit_code == 0, result.output
+    answers = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
+    assert answers == list("KRW")
