@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lettercnn import __version__, bench, camera, display, export, report
+from lettercnn import __version__, bench, camera, display, export, native, report
 from lettercnn.errors import AccuracyDropError, LetterError, TrainingInterrupted, missing_module, require_extra
 from lettercnn.quantize import MAX_ACCURACY_DROP
 from lettercnn.runs import DEFAULT_RUN, default_checkpoint
@@ -83,8 +83,10 @@ def print_error(message: object) -> None:
 def user_errors(needs_training: str | None = None) -> Iterator[None]:
     """The one error boundary of every command.
 
-    Library errors print ``Error: <message>`` on stderr and exit 1; Ctrl-C prints
-    one line and exits 130. Nothing else is caught (``typer.Exit`` passes through).
+    Library errors print ``Error: <message>`` on stderr and exit 1, and so does an
+    OpenCV or onnxruntime that does not load (:mod:`lettercnn.native` names the missing
+    library and the fix); Ctrl-C prints one line and exits 130. Nothing else is caught
+    (``typer.Exit`` passes through).
 
     Args:
         needs_training: the command, e.g. ``"letters train"``, when it needs the
@@ -94,6 +96,7 @@ def user_errors(needs_training: str | None = None) -> Iterator[None]:
         typer.Exit: with :data:`EXIT_ERROR` or :data:`EXIT_INTERRUPTED`.
     """
     try:
+        native.raise_stand_in_failure()  # OpenCV did not load: say why, before anything runs
         if needs_training is not None:
             require_extra(needs_training)
         yield
@@ -108,6 +111,12 @@ def user_errors(needs_training: str | None = None) -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except USER_ERRORS as error:
         print_error(error)
+        raise typer.Exit(EXIT_ERROR) from None
+    except ImportError as error:  # onnxruntime (or OpenCV) is installed but does not load
+        failure = native.explain_import_error(error)
+        if failure is None:
+            raise
+        print_error(failure)
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -553,10 +562,6 @@ def camera_command(
     int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,
 ) -> None:
     """Read letters live from a webcam, a Pi camera, a video file or an image folder."""
-    show = not (headless or as_json)
-    if show and not (window := camera.gui_available())[0]:
-        display.say(Console(stderr=True), f"No window: {window[1]}; running headless (use --headless to silence this).")
-        show = False
 
     def print_answer(result: camera.FrameResult, fps: float) -> None:
         line = json.dumps(result.to_dict(fps)) if as_json else display.frame_line(result, fps)
@@ -566,6 +571,12 @@ def camera_command(
         region = camera.Roi.parse(roi) or camera.default_roi(source)
         options = camera.CameraOptions(top_k, min_confidence, region, smooth, max_frames)
         recognizer = Recognizer(choose_model(model, int8), threads)
+        show = not (headless or as_json)
+        if show and not (window := camera.gui_available())[0]:
+            display.say(
+                Console(stderr=True), f"No window: {window[1]}; running headless (use --headless to silence this)."
+            )
+            show = False
         on_result = (lambda _result, _fps: None) if show else camera.on_change(print_answer)
         camera.run(recognizer, camera.open_source(source), options, on_result=on_result, show=show, record=record,
                    snapshots=snapshots)  # fmt: skip

@@ -18,6 +18,7 @@ goes on working::
             ParityError                onnxruntime disagrees with torch
         AccuracyDropError (ValueError) the int8 model lost too much accuracy
         MissingExtra (ImportError)     a command needs the ``train`` extra
+        NativeLibraryError (ImportError)  OpenCV or onnxruntime does not load
 
 :class:`TrainingInterrupted` is no error but Ctrl-C (a ``KeyboardInterrupt``) that
 knows which run it stopped; it lives here because the boundary handles it too.
@@ -112,6 +113,19 @@ class MissingExtra(LetterError, ImportError):
         )
         self.module = module
         self.extra = extra
+
+
+class NativeLibraryError(LetterError, ImportError):
+    """OpenCV or onnxruntime is missing or does not load (a system library missing, numpy 2
+    under an OpenCV built for numpy 1); :mod:`lettercnn.native` writes the message.
+
+    Attributes:
+        module: the module that does not load, ``"cv2"`` or ``"onnxruntime"``.
+    """
+
+    def __init__(self, message: str, module: str) -> None:
+        super().__init__(message)
+        self.module = module
 
 
 def require_extra(what: str, modules: tuple[str, ...] = TRAIN_MODULES, extra: str = TRAIN_EXTRA) -> None:

@@ -645,3 +645,67 @@ def test_help_fits_80_columns_and_shows_no_type_for_flags(command: list[str]) ->
     assert result.exit_code == 0, result.output
     assert "<bool>" not in result.stdout and "…" not in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+# --- A native library that does not load (a Pi without libxcb1, numpy 2 under Debian's OpenCV). ----
+
+UNLOADABLE = (
+    "import sys\n"
+    "module, library = sys.argv[1], sys.argv[2]\n"
+    "class Unloadable:  # what the dynamic loader says when the wheel's system library is missing\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] == module:\n"
+    "            raise ImportError(f'{library}: cannot open shared object file: No such file or directory')\n"
+    "sys.meta_path.insert(0, Unloadable())\n"
+    "sys.argv = ['letters', *sys.argv[3:]]\n"
+    "from lettercnn.__main__ import main\n"
+    "main()\n"
+)
+NATIVE_COMMANDS = {
+    "recognize": ["recognize", "{letters}"],
+    "camera": ["camera", "--source", "{letters}"],
+    "train": ["train", "--runs-dir", "runs", "--epochs", "1"],
+    "bench": ["bench", "--no-cold"],
+    "data synth": ["data", "synth", "synth", "--per-letter", "2"],
+}
+
+
+def run_unloadable(module: str, library: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``letters ARGS`` in a fresh interpreter where importing ``module`` fails for want of ``library``."""
+    command = [sys.executable, "-c", UNLOADABLE, module, library, *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("command", list(NATIVE_COMMANDS))
+def test_without_a_loadable_opencv_every_command_is_one_error_line_naming_the_library_and_apt(
+    letter_files: Path, tmp_path: Path, command: str
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    args = [arg.format(letters=letter_files) for arg in NATIVE_COMMANDS[command]]
+    result = run_unloadable("cv2", "libxcb.so.1", args, work)
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: OpenCV (cv2) cannot load libxcb.so.1, a system library it needs; "), line
+    assert "sudo apt install" in line and "libxcb1" in line
+    assert result.stdout == "" and list(work.iterdir()) == []  # nothing ran, nothing written
+
+
+def test_without_a_loadable_opencv_help_and_version_still_work(tmp_path: Path) -> None:
+    for args, needle in ((["--help"], "recognize"), (["camera", "--help"], "--source"), (["--version"], __version__)):
+        result = run_unloadable("cv2", "libxcb.so.1", args, tmp_path)
+        assert result.returncode == 0 and needle in result.stdout, (args, result.stderr)
+        assert result.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["recognize", "camera"])
+def test_without_a_loadable_onnxruntime_recognize_and_camera_are_one_error_line(
+    letter_files: Path, tmp_path: Path, command: str
+) -> None:
+    args = [arg.format(letters=letter_files) for arg in NATIVE_COMMANDS[command]]
+    result = run_unloadable("onnxruntime", "libgomp.so.1", args, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "Error: onnxruntime cannot load libgomp.so.1, a system library it needs; "
+        "install it with: sudo apt install libgomp1 (Debian, Ubuntu, Raspberry Pi OS)"
+    ]

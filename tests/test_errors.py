@@ -15,6 +15,7 @@ from lettercnn.errors import LetterError, MissingExtra, require_extra
     [(errors.ImageError, ValueError), (errors.ModelError, ValueError), (errors.CameraError, RuntimeError),
      (errors.FontError, ValueError), (errors.ExportError, ValueError), (errors.ParityError, ValueError),
      (errors.AccuracyDropError, ValueError), (errors.MissingExtra, ImportError),
+     (errors.NativeLibraryError, ImportError),
      (errors.NonFiniteLossError, errors.TrainingError), (errors.RunFinishedError, errors.TrainingError)],
 )  # fmt: skip
 def test_every_error_is_a_letter_error_and_keeps_its_builtin_base(error: type, base: type) -> None:
