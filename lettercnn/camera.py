@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lettercnn import preprocess
+from lettercnn import native, preprocess
 from lettercnn.errors import CameraError
 from lettercnn.runtime import DEFAULT_TOP_K, UNKNOWN, Prediction, Recognizer, check_top_k
 
@@ -41,6 +41,8 @@ TEXT_COLOUR = (255, 255, 255)
 KEY_SNAPSHOT = ord("s")
 # How often the consumer of a live source checks whether the reader has ended.
 LIVE_POLL_S = 0.2
+# What joins the elements of a GStreamer pipeline ("libcamerasrc ! ... ! appsink").
+PIPELINE_SEPARATOR = "!"
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,13 @@ def open_source(source: str) -> Iterator[np.ndarray]:
         return _folder_frames(path)
     if source.isdigit():
         return _live_frames(_capture(int(source), f"camera {source}"))
-    if not path.exists() and os.sep in source and "!" not in source:
+    if not path.exists() and os.sep in source and PIPELINE_SEPARATOR not in source:
         raise CameraError(f"no such video file or folder: {source}")
+    if not path.exists() and PIPELINE_SEPARATOR in source and not gstreamer_available():
+        raise CameraError(
+            f"{source!r} is a GStreamer pipeline, and this OpenCV has no GStreamer (the pip wheels have none); "
+            "use Debian's python3-opencv, or picamera2 (README, 'Raspberry Pi')"
+        )
     return _file_frames(_capture(source, source))
 
 
@@ -227,11 +234,24 @@ def _live_frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
     return frames()
 
 
+def build_setting(name: str) -> str:
+    """One setting of ``cv2.getBuildInformation()``, e.g. ``"GUI"`` -> ``"NONE"``; "" if it has none."""
+    for line in cv2.getBuildInformation().splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == name:
+            return value.strip()
+    return ""
+
+
+def gstreamer_available() -> bool:
+    """Whether this OpenCV reads GStreamer pipelines (Debian's python3-opencv does; the pip wheels do not)."""
+    return build_setting("GStreamer").startswith("YES")
+
+
 def gui_available() -> tuple[bool, str]:
     """Whether OpenCV can open a window here, and why not."""
-    build = cv2.getBuildInformation()
-    if "GUI:" in build and "NONE" in build.split("GUI:")[1].split("\n")[0]:
-        return False, "this OpenCV build has no GUI (opencv-python-headless)"
+    if build_setting("GUI") == "NONE":
+        return False, f"this OpenCV has no GUI (opencv-python-headless; for the window: {native.SWAP_TO_GUI})"
     if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False, "no display (DISPLAY is not set)"
     return True, ""

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lettercnn.camera import Roi, Smoother, default_roi, gui_available, open_source
+from lettercnn.camera import (
+    Roi,
+    Smoother,
+    build_setting,
+    default_roi,
+    gstreamer_available,
+    gui_available,
+    open_source,
+)
 from lettercnn.cli import app
 
 runner = CliRunner()
@@ -92,6 +100,24 @@ def test_bad_sources_give_one_error_line_and_exit_1(tmp_path: Path, source: str,
     assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], result.stderr
 
 
+def test_a_pipeline_where_opencv_has_no_gstreamer_is_one_error_line_naming_the_routes(video: Path) -> None:
+    if gstreamer_available():
+        pytest.skip("this OpenCV has GStreamer (Debian's); the pip wheels, the runtime's dependency, have none")
+    pipeline = f"filesrc location={video} ! avidemux ! jpegdec ! videoconvert ! appsink"
+    result = runner.invoke(app, ["camera", "--source", pipeline, "--headless"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"Error: {pipeline!r} is a GStreamer pipeline, and this OpenCV has no GStreamer (the pip wheels have none); "
+        "use Debian's python3-opencv, or picamera2 (README, 'Raspberry Pi')"
+    ]
+
+
+def test_build_settings_are_read_from_opencvs_build_information() -> None:
+    assert build_setting("GUI")  # NONE (headless), QT5 (opencv-python, Debian's), ...
+    assert build_setting("GStreamer").split()[0] in ("YES", "NO")
+    assert build_setting("No such setting") == ""
+
+
 def test_bad_roi_is_a_clear_error(video: Path) -> None:
     result = runner.invoke(app, ["camera", "--source", str(video), "--headless", "--roi", "big"])
     assert result.exit_code == 1 and "--roi must be WxH" in result.stderr
@@ -164,6 +190,19 @@ def test_gui_check_says_why_not_without_a_display(monkeypatch) -> None:
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     ok, why = gui_available()
     assert not ok and why
+
+
+def test_the_headless_wheel_falls_back_to_headless_with_a_hint_naming_the_swap(video: Path, monkeypatch) -> None:
+    if "NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0]:
+        pytest.skip("this OpenCV has a GUI: the runtime's own dependency is opencv-python-headless")
+    monkeypatch.setenv("DISPLAY", ":0")  # a display: what is missing is the GUI itself
+    result = runner.invoke(app, ["camera", "--source", str(video), "--max-frames", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "No window: this OpenCV has no GUI (opencv-python-headless; for the window: pip uninstall -y opencv-python "
+        "opencv-python-headless && pip install opencv-python); running headless (use --headless to silence this)."
+    ]
+    assert result.stdout.startswith("frame 0: R")
 
 
 def test_live_reader_drops_stale_frames_when_inference_is_slow(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import cv2
@@ -269,3 +270,28 @@ def test_normalize_of_a_stack_is_the_stack_of_each_glyph_normalized():
     batch = normalize(glyphs)
     assert batch.shape == (5, 1, 32, 32) and batch.dtype == np.float32
     assert np.array_equal(batch, np.stack([normalize(glyph) for glyph in glyphs]))
+
+
+# A V4L2 index no machine has: opening it makes OpenCV warn on stderr (4.6 and 5.0 alike).
+MISSING_CAMERA = 99
+
+
+def test_quiet_opencv_silences_opencv_and_restores_its_log_level(capfd: pytest.CaptureFixture[str]) -> None:
+    with preprocess.quiet_opencv():
+        cv2.VideoCapture(MISSING_CAMERA).release()
+    assert capfd.readouterr().err == ""
+    cv2.VideoCapture(MISSING_CAMERA).release()
+    assert "WARN" in capfd.readouterr().err  # the level is back: OpenCV warns again
+
+
+def test_quiet_opencv_uses_the_older_set_log_level_where_cv2_utils_has_no_logging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    monkeypatch.setitem(sys.modules, "cv2.utils.logging", None)  # as OpenCV 4.6 has it: no such module
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: 3, raising=False)  # 3: LOG_LEVEL_WARNING
+    monkeypatch.setattr(cv2, "setLogLevel", calls.append, raising=False)
+    with preprocess.quiet_opencv():
+        assert calls == [0]  # LOG_LEVEL_SILENT
+    assert calls == [0, 3]

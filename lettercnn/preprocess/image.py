@@ -61,16 +61,27 @@ def quiet_opencv() -> Iterator[None]:
     """Silence OpenCV's own log lines (decoder and capture warnings) for a block.
 
     Our errors say what went wrong in one line; OpenCV's warnings on stderr would
-    add lines a user or a log parser cannot act on.
+    add lines a user or a log parser cannot act on. OpenCV 5 has only
+    ``cv2.utils.logging``; 4.6 (Debian bookworm's python3-opencv) has only
+    ``cv2.setLogLevel``, with the same levels; an OpenCV with neither runs the
+    block unsilenced.
     """
-    from cv2.utils import logging as cv_logging
-
-    level = cv_logging.getLogLevel()
-    cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    try:
+        from cv2.utils import logging as cv_logging
+    except ImportError:
+        get_level, set_level = getattr(cv2, "getLogLevel", None), getattr(cv2, "setLogLevel", None)
+        silent = 0  # cv::utils::logging::LOG_LEVEL_SILENT, which 4.6 does not name in Python
+    else:
+        get_level, set_level, silent = cv_logging.getLogLevel, cv_logging.setLogLevel, cv_logging.LOG_LEVEL_SILENT
+    if get_level is None or set_level is None:
+        yield
+        return
+    level = get_level()
+    set_level(silent)
     try:
         yield
     finally:
-        cv_logging.setLogLevel(level)
+        set_level(level)
 
 
 def encode_png(image: np.ndarray) -> bytes:
