@@ -99,6 +99,12 @@ def explain(module: str, error: ImportError, opencv_wheels: tuple[str, ...] | No
     """
     name, requirement = DISPLAY_NAMES[module], PIP_REQUIREMENTS[module]
     if isinstance(error, ModuleNotFoundError) and error.name == module:
+        wheels = installed_opencv_wheels() if opencv_wheels is None else opencv_wheels
+        if module == OPENCV and wheels:  # both wheels were in; uninstalling one took the shared cv2/ folder
+            return (
+                f"{name} is gone though pip lists {' and '.join(wheels)}: the two OpenCV wheels share the cv2 "
+                f"folder, and uninstalling one removes it; reinstall one with: {SWAP_TO_HEADLESS}"
+            )
         return f"{name} is not installed; install it with: pip install {requirement}"
     reason = str(error)
     library = missing_library(reason)

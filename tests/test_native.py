@@ -49,8 +49,19 @@ def test_another_missing_library_gets_its_debian_package(module: str, library: s
 @pytest.mark.parametrize("module, requirement", [("cv2", "opencv-python-headless"), ("onnxruntime", "onnxruntime")])
 def test_a_module_not_installed_names_the_pip_package(module: str, requirement: str) -> None:
     error = ModuleNotFoundError(f"No module named '{module}'", name=module)
-    assert native.explain(module, error) == (
+    assert native.explain(module, error, opencv_wheels=()) == (
         f"{native.DISPLAY_NAMES[module]} is not installed; install it with: pip install {requirement}"
+    )
+
+
+def test_a_cv2_folder_gone_under_a_listed_wheel_says_to_reinstall_one_wheel() -> None:
+    # Both wheels installed, then one uninstalled: pip still lists the other, whose cv2/ is gone,
+    # and `pip install` of it says "already satisfied" (measured with 5.0.0.93).
+    error = ModuleNotFoundError("No module named 'cv2'", name="cv2")
+    assert native.explain("cv2", error, opencv_wheels=("opencv-python-headless",)) == (
+        "OpenCV (cv2) is gone though pip lists opencv-python-headless: the two OpenCV wheels share the cv2 folder, "
+        "and uninstalling one removes it; reinstall one with: "
+        "pip uninstall -y opencv-python opencv-python-headless && pip install opencv-python-headless"
     )
 
 
@@ -82,7 +93,7 @@ def test_a_failed_import_is_one_error_and_its_page_on_stderr_is_dropped(
 ) -> None:
     write_failing_cv2(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "cv2")
+    monkeypatch.delitem(sys.modules, "cv2", raising=False)
     failure = native.load_failure("cv2")
     assert isinstance(failure, NativeLibraryError) and isinstance(failure, LetterError)
     assert failure.module == "cv2" and "pip install 'numpy<2'" in str(failure)
