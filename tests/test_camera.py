@@ -274,3 +274,26 @@ def test_a_video_of_photo_like_frames_is_followed_letter_by_letter(tmp_path: Pat
     assert result.exit_code == 0, result.output
     answers = [line.split(": ")[1].split()[0] for line in result.stdout.strip().splitlines()]
     assert answers == list("KRW")
+
+
+def test_camera_latency_benchmark_ends_with_a_line_to_paste_into_an_issue() -> None:
+    import re
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "camera_latency.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--frames", "30"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    number = r"(\d+\.\d\d)"
+    found = re.fullmatch(
+        rf"To paste into an issue: device=.+ \(\w+, \d+ cores\); os=.+; python=[\d.]+; onnxruntime=[\d.]+; "
+        rf"opencv={re.escape(cv2.__version__)}; threads=1; per frame: capture {number} \+ preprocess {number} \+ "
+        rf"inference {number} \+ drawing {number} = {number} ms \(\d+ FPS\)",
+        last,
+    )
+    assert found, last
+    *stages, total = (float(value) for value in found.groups())
+    assert abs(sum(stages) - total) <= 0.02
