@@ -386,11 +386,12 @@ def report_command(
     ] = None,
     out: Annotated[Optional[Path], _option("Report folder.", default="RUN/report/")] = None,
     image_index: Annotated[
-        int, typer.Option(min=0, help="Test image of the feature maps (wraps past the end).")
-    ] = report.DEFAULT_IMAGE_INDEX,
+        Optional[int],
+        _option("Test image of the feature maps, 0..n-1 of the n test images.", default="the middle one, n // 2"),
+    ] = None,
     entropy_index: Annotated[
-        int, typer.Option(min=0, help="Test image of the entropy table (wraps past the end).")
-    ] = report.DEFAULT_ENTROPY_INDEX,
+        Optional[int], _option("Test image of the entropy table, 0..n-1.", default="the --image-index one")
+    ] = None,
     tsne_samples: Annotated[
         int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
     ] = report.DEFAULT_TSNE_SAMPLES,

@@ -20,6 +20,7 @@ from lettercnn.labels import NUM_CLASSES
 from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
 from lettercnn.report import FIGURE_FILES, REPORT_HTML, REPORT_JSON, REPORT_MD, default_out_dir
+from lettercnn.report.build import pick_index
 from lettercnn.report.entropy import (
     counts_entropy,
     cross_entropy,
@@ -38,9 +39,9 @@ from lettercnn.training.loop import RunResult
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# The smallest synthetic run with a test split: 10 per letter gives 8/1/1 train/val/test.
-# Asked past the 26 test images on purpose: the index wraps.
-ENTROPY_INDEX = 1390
+# The smallest synthetic run with a test split: 10 per letter gives 8/1/1 train/val/test,
+# so the tiny run has 26 test images and the default image is the middle one, #13.
+MIDDLE_INDEX = NUM_CLASSES // 2
 TSNE_SAMPLES = 20
 # (width, height) of every figure, pixels: fixed by the figure code, not by the data.
 FIGURE_SIZES = {
@@ -160,10 +161,10 @@ def test_the_synthetic_test_split_is_rebuilt_exactly_as_training_made_it() -> No
 
 @pytest.fixture(scope="module")
 def reported(tiny_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    """`letters report` on the tiny run, and its report folder."""
+    """`letters report` on the tiny run (default image indices), and its report folder."""
     out = tmp_path_factory.mktemp("report") / "tiny"
-    args = ["report", "--checkpoint", str(tiny_run.run_dir), "--out", str(out), "--image-index", "3",
-            "--entropy-index", str(ENTROPY_INDEX), "--tsne-samples", str(TSNE_SAMPLES), "--device", "cpu"]  # fmt: skip
+    args = ["report", "--checkpoint", str(tiny_run.run_dir), "--out", str(out), "--tsne-samples", str(TSNE_SAMPLES),
+            "--device", "cpu"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return result, out
@@ -197,11 +198,9 @@ def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run:
     } <= set(report)  # fmt: skip
     assert report["units"] == "nats" and report["run"] == "tiny" and report["test_images"] == NUM_CLASSES
     image = report["entropy_image"]
-    assert set(image) == {"index", "requested_index", "true_letter", "letter", "confidence", "input", "blocks",
-                          "prediction"}  # fmt: skip
-    assert image["requested_index"] == ENTROPY_INDEX and image["index"] == ENTROPY_INDEX % NUM_CLASSES
+    assert set(image) == {"index", "true_letter", "letter", "confidence", "input", "blocks", "prediction"}
     assert len(image["blocks"]) == 5 and 0 < image["confidence"] <= 1
-    assert report["feature_image"]["index"] == 3
+    assert image["index"] == report["feature_image"]["index"] == MIDDLE_INDEX  # the defaults: in range, one image
     test_set = report["test_set"]
     assert set(test_set) == {"input", "blocks", "prediction", "random_guess", "labels", "cross_entropy",
                              "input_zeros", "block_zeros"}  # fmt: skip
@@ -238,6 +237,28 @@ def test_report_md_shows_the_pngs_beside_it(reported: tuple[Result, Path]) -> No
 def test_report_leaves_no_temporary_files(reported: tuple[Result, Path]) -> None:
     _, out = reported
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_the_default_test_image_is_the_middle_one_and_an_index_past_the_end_is_refused() -> None:
+    assert [pick_index(None, count) for count in (1, 2, 26, 1040)] == [0, 1, 13, 520]
+    assert pick_index(0, 1) == 0 and pick_index(25, 26) == 25
+    with pytest.raises(
+        ValueError, match=r"entropy_index 1390 is past the last of the 1040 test images; give 0\.\.1039"
+    ):
+        pick_index(1390, 1040, "entropy_index")
+
+
+def test_report_with_an_index_past_the_test_set_is_one_clean_error(tiny_run: RunResult, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["report", "--checkpoint", str(tiny_run.run_dir), "--out", str(out), "--image-index", "3",
+            "--entropy-index", str(NUM_CLASSES), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: entropy_index {NUM_CLASSES} is past the last of the {NUM_CLASSES} test images; "
+        f"give 0..{NUM_CLASSES - 1}, or leave it out for the middle one"
+    )
+    assert not out.exists()  # refused before anything is written
 
 
 def test_report_goes_into_the_run_folder_by_default(tiny_run: RunResult) -> None:

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from lettercnn.lazy import lazy_exports
 
-# The issue's defaults: a test image for the feature maps, another for the entropy table.
-DEFAULT_IMAGE_INDEX = 100
-DEFAULT_ENTROPY_INDEX = 1390
+# No default index for the feature maps' and the entropy table's test image: a fixed
+# number is past the end of a small test set. Not given, the image is the middle one of
+# the test set (index n // 2), the same for both (see build.pick_index).
 # t-SNE takes ~10 s per 1,000 points on 2 cores; 2,000 covers a synthetic test split.
 DEFAULT_TSNE_SAMPLES = 2000
 # The report folder inside the run folder when none is given.
@@ -57,8 +57,6 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "DEFAULT_ENTROPY_INDEX",
-    "DEFAULT_IMAGE_INDEX",
     "DEFAULT_TSNE_SAMPLES",
     "FIGURE_FILES",
     "REFERENCE",

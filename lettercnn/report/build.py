@@ -17,8 +17,6 @@ from lettercnn.data.imagetree import LabelledGlyphs
 from lettercnn.fileio import write_json, write_text
 from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.report import (
-    DEFAULT_ENTROPY_INDEX,
-    DEFAULT_IMAGE_INDEX,
     DEFAULT_TSNE_SAMPLES,
     REPORT_DIR,
     entropy,
@@ -59,8 +57,7 @@ class ImageEntropy:
     """One test image's entropies, in nats (see :mod:`lettercnn.report.entropy`).
 
     Attributes:
-        index: the test image's index (``requested_index`` modulo the test-set size).
-        requested_index: the index asked for.
+        index: the test image's index (see :func:`pick_index`).
         true_letter: its label.
         letter: the recognised letter (top-1).
         confidence: the softmax probability of ``letter``.
@@ -70,7 +67,6 @@ class ImageEntropy:
     """
 
     index: int
-    requested_index: int
     true_letter: str
     letter: str
     confidence: float
@@ -167,13 +163,40 @@ def default_out_dir(checkpoint: str | os.PathLike[str]) -> Path:
     return (path if path.is_dir() else path.parent) / REPORT_DIR
 
 
-def _check_options(image_index: int, entropy_index: int, tsne_samples: int) -> None:
+def _check_options(image_index: int | None, entropy_index: int | None, tsne_samples: int) -> None:
     """Raise ValueError naming the first bad option."""
     for name, value in (("image_index", image_index), ("entropy_index", entropy_index)):
-        if value < 0:
+        if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     if tsne_samples < tsne.MIN_POINTS:
         raise ValueError(f"tsne_samples must be >= {tsne.MIN_POINTS}, got {tsne_samples}")
+
+
+def pick_index(requested: int | None, count: int, name: str = "image_index") -> int:
+    """The test image to show: ``requested``, or the middle one of ``count`` when None.
+
+    The middle (``count // 2``) is in range for any test set, and a split is stored letter
+    after letter (A, B, ..., Z, A, ...), so it is no particular letter.
+
+    Args:
+        requested: an index into the test set, or None.
+        count: test images, at least 1.
+        name: the option's name, for the error.
+
+    Returns:
+        An index in ``0 .. count - 1``.
+
+    Raises:
+        ValueError: ``requested`` is past the last test image.
+    """
+    if requested is None:
+        return count // 2
+    if requested >= count:
+        raise ValueError(
+            f"{name} {requested} is past the last of the {count} test images; give 0..{count - 1}, "
+            "or leave it out for the middle one"
+        )
+    return requested
 
 
 def build_report(
@@ -181,8 +204,8 @@ def build_report(
     *,
     data: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
-    image_index: int = DEFAULT_IMAGE_INDEX,
-    entropy_index: int = DEFAULT_ENTROPY_INDEX,
+    image_index: int | None = None,
+    entropy_index: int | None = None,
     tsne_samples: int = DEFAULT_TSNE_SAMPLES,
     device: str = "auto",
     progress: ReportProgress = _ignore,
@@ -199,9 +222,10 @@ def build_report(
         data: an image tree to take test images from; None: the run's own test split
             (see :mod:`lettercnn.report.features`).
         out: the report folder; None: :func:`default_out_dir`.
-        image_index: test image whose conv-layer 0 and 1 feature maps are drawn. An
-            index past the end wraps around (modulo the test-set size).
-        entropy_index: test image of the per-image entropy table; wraps the same way.
+        image_index: test image whose conv-layer 0 and 1 feature maps are drawn; None:
+            the middle one of the test set (:func:`pick_index`).
+        entropy_index: test image of the per-image entropy table; None: the same image
+            as the feature maps.
         tsne_samples: most test images in each t-SNE map.
         device: "auto", "cpu" or "cuda".
         progress: ``progress(step, done, total)`` during the slow steps.
@@ -211,7 +235,8 @@ def build_report(
 
     Raises:
         FileNotFoundError: no checkpoint, or no data folder.
-        ValueError: a bad option, not a lettercnn checkpoint, too few test images.
+        ValueError: a bad option (an index past the last test image too), not a
+            lettercnn checkpoint, too few test images.
     """
     from lettercnn.nn.checkpoint import resolve_checkpoint
     from lettercnn.report.features import extract_features, load_model, load_test_images
@@ -225,9 +250,12 @@ def build_report(
     model, payload = load_model(checkpoint_file, resolve_device(device))
     test = load_test_images(payload.get("train_config"), data, progress)
     samples = tsne.pick_samples(len(test.targets), tsne_samples)
+    count = len(test.targets)
+    feature_index = pick_index(image_index, count, "image_index")
+    entropy_at = feature_index if entropy_index is None else pick_index(entropy_index, count, "entropy_index")
     features = extract_features(model, test.glyphs, progress)
-    feature_image = _image_entropy(test, features, image_index)
-    entropy_image = _image_entropy(test, features, entropy_index)
+    feature_image = _image_entropy(test, features, feature_index)
+    entropy_image = _image_entropy(test, features, entropy_at)
     test_set = _test_set_entropy(test, features)
     paths = {key: out_dir / name for key, name in FIGURE_FILES.items()}
     drawn = [
@@ -249,15 +277,12 @@ def build_report(
     return report
 
 
-def _image_entropy(test: LabelledGlyphs, features: Features, requested: int) -> ImageEntropy:
-    """The entropies of test image ``requested`` (modulo the test-set size)."""
-    index = requested % len(test.targets)
-    if index != requested:
-        log.warning("image index %d is past the %d test images; using %d", requested, len(test.targets), index)
+def _image_entropy(test: LabelledGlyphs, features: Features, index: int) -> ImageEntropy:
+    """The entropies of test image ``index``."""
     log_p = entropy.log_softmax(features.logits[index])
     best = int(log_p.argmax())
     return ImageEntropy(
-        index, requested, LETTERS[int(test.targets[index])], LETTERS[best], float(np.exp(log_p[best])),
+        index, LETTERS[int(test.targets[index])], LETTERS[best], float(np.exp(log_p[best])),
         float(features.input_entropy[index]), [float(v) for v in features.block_entropy[index]],
         float(entropy.prediction_entropy(features.logits[index])),
     )  # fmt: skip

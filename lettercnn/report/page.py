@@ -147,11 +147,10 @@ def _kernels(report: Report) -> list[Block]:
 
 def _feature_maps(report: Report) -> list[Block]:
     image = report.feature_image
-    wrapped = _wrapped(image.requested_index, image.index, report.test_images)
     return [
         Heading(2, "Feature maps"),
         Paragraph(
-            f"Test image #{image.index}{wrapped}: a {image.true_letter}, read as {image.letter} with confidence "
+            f"Test image #{image.index} of {report.test_images} (--image-index; by default the middle one): a {image.true_letter}, read as {image.letter} with confidence "
             f"{image.confidence:.2%}. On the left of each figure, the 32x32 input as the model sees it (white "
             "glyph on black, after the one preprocessing); on the right, the outputs of one conv block for it "
             "(conv, BatchNorm, ReLU), one colour scale per figure from 0 (black) to the largest activation. "
@@ -161,13 +160,6 @@ def _feature_maps(report: Report) -> list[Block]:
         *_figure(report, "feature_maps_conv0", "Conv layer 0 (block 1): its 32 feature maps, 32x32 each."),
         *_figure(report, "feature_maps_conv1", "Conv layer 1 (block 2): its 64 feature maps, 32x32 each."),
     ]
-
-
-def _wrapped(requested: int, index: int, count: int) -> str:
-    """' (index 1390 asked for; the test set has 1040 images, so 1390 mod 1040)' or ''."""
-    if requested == index:
-        return ""
-    return f" (index {requested} asked for; the test set has {count} images, so {requested} mod {count})"
 
 
 def _tsne(report: Report) -> list[Block]:
@@ -240,9 +232,9 @@ def _definitions(report: Report) -> list[str]:
 
 def _entropy_image_line(report: Report) -> str:
     image = report.entropy_image
-    wrapped = _wrapped(image.requested_index, image.index, report.test_images)
+    same = " (the image of the feature maps)" if image.index == report.feature_image.index else ""
     return (
-        f"Test image #{image.index}{wrapped} is a {image.true_letter}; the model recognises it as {image.letter} "
+        f"Test image #{image.index}{same} is a {image.true_letter}; the model recognises it as {image.letter} "
         f"with confidence {image.confidence:.2%}. The reference column is the report on another letter set."
     )
 
