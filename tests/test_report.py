@@ -31,7 +31,8 @@ from lettercnn.report.entropy import (
     prediction_entropy,
     uniform_entropy,
 )
-from lettercnn.report.features import load_test_images
+from lettercnn.report.features import Features, channel_patterns, load_test_images, strongest_kernel_share
+from lettercnn.report.page import LINKED_FIGURES
 from lettercnn.report.tsne import perplexity_for, pick_samples
 from lettercnn.runs import METRICS_FILE
 from lettercnn.training.config import TrainConfig
@@ -47,13 +48,14 @@ TSNE_SAMPLES = 20
 FIGURE_SIZES = {
     "kernels_conv0": (1060, 617),
     "kernels_conv1": (1560, 963),
+    "conv1_patterns": (1060, 1129),
     "feature_maps_conv0": (1890, 863),
     "feature_maps_conv1": (1890, 1651),
     "tsne_hidden": (960, 900),
     "tsne_logits": (960, 900),
     "entropy": (1200, 624),
     "loss": (960, 540),
-    "confusion": (1080, 960),
+    "confusion": (1200, 1080),
 }
 
 
@@ -148,6 +150,28 @@ def test_tsne_maps_every_image_of_a_small_set_and_a_fixed_subset_of_a_large_one(
         pick_samples(26, 2)
 
 
+def test_a_channel_pattern_is_the_mean_input_patch_around_its_peaks_in_the_images_where_it_peaks_highest() -> None:
+    glyphs = np.zeros((3, 8, 8), np.uint8)
+    glyphs[0, 0, 0], glyphs[1, 5, 5], glyphs[2, 2, 2] = 200, 100, 50
+    # Two channels: channel 0 peaks at (0, 0) of image 0 and (5, 5) of image 1, highest there;
+    # channel 1 peaks highest in image 2, at (2, 2).
+    peaks = np.array([[3.0, 0.0], [2.0, 0.0], [1.0, 9.0]])
+    peak_at = np.array([[0 * 8 + 0, 7 * 8 + 7], [5 * 8 + 5, 0], [0, 2 * 8 + 2]])
+    features = Features(*[np.zeros(0)] * 5, [], peaks, peak_at)
+    patterns = channel_patterns(glyphs, features, radius=1, images=2)
+    expected = np.zeros((2, 3, 3), np.float32)
+    expected[0, 1, 1] = (200 + 100) / 2  # each peak's pixel sits at the centre of its patch
+    expected[1, 1, 1] = (50 + 0) / 2  # image 2's, and image 0's at (7, 7) (tied with image 1: the first wins)
+    assert np.array_equal(patterns, expected)
+
+
+def test_the_strongest_kernel_share_is_1_over_inputs_when_spread_evenly_and_1_when_all_in_one() -> None:
+    assert strongest_kernel_share(np.ones((4, 32, 5, 5))) == pytest.approx(1 / 32)
+    one = np.zeros((4, 32, 5, 5))
+    one[:, 7] = np.random.default_rng(0).normal(size=(4, 5, 5))
+    assert strongest_kernel_share(one) == pytest.approx(1.0)
+
+
 def test_the_synthetic_test_split_is_rebuilt_exactly_as_training_made_it() -> None:
     config = TrainConfig(**TINY).to_dict()
     rebuilt = load_test_images(config, None, lambda *_: None)
@@ -220,9 +244,11 @@ def test_report_html_embeds_every_figure_and_names_no_url(reported: tuple[Result
     assert "http://" not in page and "https://" not in page
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert sorted(base64.b64decode(data) for data in embedded) == sorted(
-        (out / name).read_bytes() for name in FIGURE_FILES.values()
+        (out / name).read_bytes() for key, name in FIGURE_FILES.items() if key not in LINKED_FIGURES
     )
-    assert not re.search(r'(src|href)="(?!data:|#)', page), "a link or source that is not embedded"
+    linked = re.findall(r'(?:src|href)="(?!data:|#)([^"]*)"', page)
+    assert linked == [FIGURE_FILES[key] for key in sorted(LINKED_FIGURES)] == ["kernels_conv1.png"]
+    assert all((out / name).read_bytes().startswith(PNG_MAGIC) for name in linked)  # beside the page
     assert "nats" in page and "Kernels" in page and "t-SNE" in page and "<table>" in page
 
 
@@ -232,6 +258,15 @@ def test_report_md_shows_the_pngs_beside_it(reported: tuple[Result, Path]) -> No
     for name in FIGURE_FILES.values():
         assert f"]({name})" in markdown
     assert "| conv block 1 |" in markdown
+
+
+def test_the_reference_column_says_where_its_numbers_come_from(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    report = json.loads((out / REPORT_JSON).read_text())
+    assert report["reference"]["source"].startswith("issue 5 of lettercnn")
+    markdown = (out / REPORT_MD).read_text()
+    assert "| reference (issue 5) |" in markdown and "another letter set" in markdown
+    assert "18.7 equally frequent letters" in markdown  # e^2.93: what its label entropy says of the set
 
 
 def test_report_leaves_no_temporary_files(reported: tuple[Result, Path]) -> None:

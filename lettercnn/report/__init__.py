@@ -5,16 +5,19 @@
     RUN/report/
         kernels_conv0.png        the 32 5x5 kernels of conv layer 0
         kernels_conv1.png        the 64 x 32 5x5 kernels of conv layer 1, a tile per output channel
+                                 (linked from the page, not embedded: too fine to read there)
+        conv1_patterns.png       what each channel of conv layer 1 responds to: mean input patches
         feature_maps_conv0.png   conv layer 0's 32 maps of one test image, the image beside them
         feature_maps_conv1.png   conv layer 1's 64 maps of the same image
         tsne_hidden.png          t-SNE of the 256-d feature after Linear -> BN1d -> ReLU
         tsne_logits.png          t-SNE of the 26 logits
         entropy.png              entropy per stage, in nats
         loss.png                 the run's training curves (if it has a history.json)
-        confusion.png            the confusion matrix of the test images used
+        confusion.png            the confusion matrix of the test images used, counts readable
         report.json              every number
         report.md                the report, referencing the PNGs
-        report.html              the report in one file: figures embedded, no network
+        report.html              the report in one file: figures embedded (but kernels_conv1.png,
+                                 linked beside it), no network
 
 Modules: :mod:`~lettercnn.report.entropy` (the entropies, pure numpy),
 :mod:`~lettercnn.report.features` (model, test images, one pass over them),

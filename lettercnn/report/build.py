@@ -24,7 +24,7 @@ from lettercnn.report import (
     page,
     tsne,
 )
-from lettercnn.report.entropy import REFERENCE
+from lettercnn.report.entropy import REFERENCE, REFERENCE_NAME, REFERENCE_SOURCE
 from lettercnn.report.features import BLOCK_NAMES, Features, ReportProgress
 from lettercnn.runs import HISTORY_FILE, read_history, read_metrics
 
@@ -42,6 +42,7 @@ REPORT_HTML = "report.html"
 FIGURE_FILES: dict[str, str] = {
     "kernels_conv0": "kernels_conv0.png",
     "kernels_conv1": "kernels_conv1.png",
+    "conv1_patterns": "conv1_patterns.png",
     "feature_maps_conv0": "feature_maps_conv0.png",
     "feature_maps_conv1": "feature_maps_conv1.png",
     "tsne_hidden": "tsne_hidden.png",
@@ -119,6 +120,9 @@ class Report:
         tsne_requested: points asked for.
         tsne_perplexity: the perplexity used.
         block_shapes: ``[channels, height, width]`` of each conv block's output.
+        conv1_strongest_kernel: over conv layer 1's output channels, the mean share of a
+            channel's squared weight in its strongest 5x5 kernel (see
+            :func:`~lettercnn.report.features.strongest_kernel_share`).
         figures: figure key -> PNG file name in ``out_dir`` (see :data:`FIGURE_FILES`);
             ``loss`` is missing when the run has no history.json.
         seconds: wall time of the whole report.
@@ -138,6 +142,7 @@ class Report:
     tsne_requested: int
     tsne_perplexity: float
     block_shapes: list[list[int]]
+    conv1_strongest_kernel: float
     figures: dict[str, str]
     seconds: float
 
@@ -150,7 +155,8 @@ class Report:
         """Every number of the report, JSON-ready (what report.json holds)."""
         values = dataclasses.asdict(self)
         values.update(out_dir=str(self.out_dir), checkpoint=str(self.checkpoint))
-        return {"units": "nats", "lettercnn_version": __version__, **values, "reference": REFERENCE}
+        reference = {**REFERENCE, "source": REFERENCE_SOURCE}
+        return {"units": "nats", "lettercnn_version": __version__, **values, "reference": reference}
 
 
 def _ignore(_step: str, _done: int, _total: int) -> None:
@@ -239,7 +245,7 @@ def build_report(
             lettercnn checkpoint, too few test images.
     """
     from lettercnn.nn.checkpoint import resolve_checkpoint
-    from lettercnn.report.features import extract_features, load_model, load_test_images
+    from lettercnn.report.features import extract_features, load_model, load_test_images, strongest_kernel_share
     from lettercnn.training.evaluate import resolve_device
 
     started = time.perf_counter()
@@ -260,6 +266,7 @@ def build_report(
     paths = {key: out_dir / name for key, name in FIGURE_FILES.items()}
     drawn = [
         *_draw_model(model, test.glyphs[feature_image.index], feature_image, paths),
+        *_draw_patterns(model, test, features, paths),
         *_draw_tsne(features, test.targets[samples], samples, paths, progress),
         *_draw_entropy(entropy_image, test_set, paths),
         *_draw_training(test, features, run_dir, paths),
@@ -269,6 +276,7 @@ def build_report(
         float((features.logits.argmax(1) == test.targets).mean()), _run_accuracy(run_dir),
         feature_image, entropy_image, test_set, len(samples), tsne_samples, tsne.perplexity_for(len(samples)),
         [list(shape) for shape in features.block_shapes],
+        strongest_kernel_share(model.block2.conv.weight.detach().cpu().numpy()),
         {key: name for key, name in FIGURE_FILES.items() if key in drawn}, time.perf_counter() - started,
     )  # fmt: skip
     write_json(out_dir / REPORT_JSON, report.to_dict())
@@ -327,6 +335,18 @@ def _draw_model(model: LetterCNN, glyph: np.ndarray, image: ImageEntropy, paths:
     return ["kernels_conv0", "kernels_conv1", "feature_maps_conv0", "feature_maps_conv1"]
 
 
+def _draw_patterns(model: LetterCNN, test: LabelledGlyphs, features: Features, paths: dict[str, Path]) -> list[str]:
+    """What each channel of conv layer 1 responds to, as mean input patches."""
+    from lettercnn.report.features import channel_patterns, receptive_radius
+
+    radius = receptive_radius(model)
+    patterns = channel_patterns(test.glyphs, features, radius)
+    side = 2 * radius + 1
+    title = f"Conv layer 1: what each output channel responds to ({side}x{side} input pixels)"
+    figures.save_channel_patterns(patterns, paths["conv1_patterns"], title=title)
+    return ["conv1_patterns"]
+
+
 def _draw_tsne(
     features: Features, targets: np.ndarray, samples: np.ndarray, paths: dict[str, Path], progress: ReportProgress
 ) -> list[str]:
@@ -350,7 +370,7 @@ def _draw_entropy(image: ImageEntropy, test_set: TestSetEntropy, paths: dict[str
     values = {
         f"test image #{image.index}": [image.input, *image.blocks, image.prediction],
         "test-set mean": [test_set.input, *test_set.blocks, test_set.prediction],
-        "reference (another letter set)": [REFERENCE["input"], *REFERENCE["blocks"], None],
+        REFERENCE_NAME: [REFERENCE["input"], *REFERENCE["blocks"], None],
     }
     lines = {
         "random guess": test_set.random_guess,
@@ -363,7 +383,7 @@ def _draw_entropy(image: ImageEntropy, test_set: TestSetEntropy, paths: dict[str
 
 def _draw_training(test: LabelledGlyphs, features: Features, run_dir: Path, paths: dict[str, Path]) -> list[str]:
     """The run's training curves (when it has a history.json) and the confusion matrix of these test images."""
-    from lettercnn.training.plots import save_confusion_plot, save_loss_plot
+    from lettercnn.training.plots import save_loss_plot
 
     drawn = []
     if (run_dir / HISTORY_FILE).is_file():
@@ -372,5 +392,5 @@ def _draw_training(test: LabelledGlyphs, features: Features, run_dir: Path, path
     cells = test.targets * NUM_CLASSES + features.logits.argmax(1)  # (n,) flat index of (true, predicted)
     confusion = np.bincount(cells, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
     title = f"{run_dir.name}: test accuracy {np.trace(confusion) / confusion.sum():.2%}"
-    save_confusion_plot(confusion.tolist(), paths["confusion"], title=title)
+    figures.save_confusion(confusion, paths["confusion"], title=title)
     return [*drawn, "confusion"]

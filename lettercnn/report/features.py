@@ -7,9 +7,10 @@ it trained on, or the built-in synthetic letters, re-rendered from the same seed
 sample stream, so they are exactly the images ``metrics.json`` scored).
 
 One pass over the test set keeps, per image, the 256-d feature after
-Linear -> BN1d -> ReLU, the 26 logits, and the entropies of the input and of each conv
-block's output (see :mod:`lettercnn.report.entropy`); the conv blocks' activations are
-too large to keep (~600 kB per image) and are reduced to their entropies batch by batch.
+Linear -> BN1d -> ReLU, the 26 logits, the entropies of the input and of each conv
+block's output (see :mod:`lettercnn.report.entropy`), and where each channel of conv
+layer 1 peaks; the conv blocks' activations are too large to keep (~600 kB per image)
+and are reduced batch by batch.
 
 torch is imported inside the functions.
 """
@@ -41,6 +42,10 @@ STEP_FEATURES = "extracting features"
 FEATURE_BATCH_SIZE = 64
 # Names of the five conv blocks, in order, as the report shows them.
 BLOCK_NAMES = ("block 1", "block 2", "block 3", "block 4", "block 5")
+# What a channel of conv layer 1 responds to is averaged over the input patches of the
+# test images where it peaks highest: 16 keeps one odd image from setting the pattern
+# and still picks the images that matter, in a test set of 26 (the tests') or thousands.
+PATTERN_IMAGES = 16
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Features:
         block_entropy: ``(n, 5)`` nats, see :func:`~lettercnn.report.entropy.feature_entropy`.
         block_zeros: ``(n, 5)`` share of each block's activations that are exactly 0.
         block_shapes: ``(channels, height, width)`` of each block's output.
+        layer1_peaks: ``(n, c)`` the largest value of each channel of conv layer 1 (block 2).
+        layer1_peak_at: ``(n, c)`` where it is, as a flat index ``row * width + column``.
     """
 
     hidden: np.ndarray
@@ -62,6 +69,8 @@ class Features:
     block_entropy: np.ndarray
     block_zeros: np.ndarray
     block_shapes: list[tuple[int, int, int]]
+    layer1_peaks: np.ndarray
+    layer1_peak_at: np.ndarray
 
 
 def load_model(checkpoint: str | os.PathLike[str], device: str) -> tuple[LetterCNN, dict[str, Any]]:
@@ -134,7 +143,7 @@ def extract_features(
     import torch
 
     device = next(model.parameters()).device
-    parts: dict[str, list[np.ndarray]] = {"hidden": [], "logits": [], "entropy": [], "zeros": []}
+    parts: dict[str, list[np.ndarray]] = {"hidden": [], "logits": [], "entropy": [], "zeros": [], "peak": [], "at": []}
     shapes: list[tuple[int, int, int]] = []
     with torch.inference_mode():
         for start in range(0, len(glyphs), batch_size):
@@ -147,11 +156,50 @@ def extract_features(
             activations = [block.flatten(1).cpu().numpy() for block in blocks]
             parts["entropy"].append(np.stack([feature_entropy(a) for a in activations], axis=1))  # (b, 5)
             parts["zeros"].append(np.stack([(a == 0).mean(axis=1) for a in activations], axis=1))  # (b, 5)
+            peak, at = blocks[1].flatten(2).max(dim=2)  # (b, c) each: conv layer 1's peak per channel
+            parts["peak"].append(peak.cpu().numpy())
+            parts["at"].append(at.cpu().numpy())
             progress(STEP_FEATURES, min(start + batch_size, len(glyphs)), len(glyphs))
     joined = {key: np.concatenate(value) for key, value in parts.items()}
     return Features(
-        joined["hidden"], joined["logits"], image_entropy(glyphs), joined["entropy"], joined["zeros"], shapes
-    )
+        joined["hidden"], joined["logits"], image_entropy(glyphs), joined["entropy"], joined["zeros"], shapes,
+        joined["peak"], joined["at"],
+    )  # fmt: skip
+
+
+def receptive_radius(model: LetterCNN) -> int:
+    """How far from a position of conv layer 1's output its input pixels reach: each
+    "same"-padded k x k convolution adds k // 2 (2 + 2 = 4 for two 5x5: a 9x9 patch)."""
+    return sum(conv.weight.shape[-1] // 2 for conv in (model.block1.conv, model.block2.conv))
+
+
+def channel_patterns(glyphs: np.ndarray, features: Features, radius: int, images: int = PATTERN_IMAGES) -> np.ndarray:
+    """What each channel of conv layer 1 responds to, in input pixels.
+
+    For each channel: the ``images`` test images where it peaks highest, and in each the
+    ``(2 radius + 1)`` square input patch centred on its peak (pixels outside the image
+    count as background, 0); the mean of those patches.
+
+    Args:
+        glyphs: uint8 ``(n, size, size)``, the test images ``features`` was computed on.
+        features: their features (its ``layer1_peaks`` and ``layer1_peak_at``).
+        radius: see :func:`receptive_radius`.
+        images: patches averaged per channel (all images when there are fewer).
+
+    Returns:
+        float32 ``(c, 2 radius + 1, 2 radius + 1)``, pixel values 0..255.
+    """
+    side, width = 2 * radius + 1, glyphs.shape[-1]
+    padded = np.pad(glyphs.astype(np.float32), ((0, 0), (radius, radius), (radius, radius)))
+    top = np.argsort(-features.layer1_peaks, axis=0, kind="stable")[:images]  # (k, c) image indices
+    patterns = np.empty((top.shape[1], side, side), np.float32)
+    for channel in range(top.shape[1]):
+        rows, cols = np.divmod(features.layer1_peak_at[top[:, channel], channel], width)  # (k,) each
+        patches = [
+            padded[image, row : row + side, col : col + side] for image, row, col in zip(top[:, channel], rows, cols)
+        ]
+        patterns[channel] = np.mean(patches, axis=0)
+    return patterns
 
 
 def first_feature_maps(model: LetterCNN, glyph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,3 +215,11 @@ def first_feature_maps(model: LetterCNN, glyph: np.ndarray) -> tuple[np.ndarray,
         x = torch.from_numpy(preprocess.normalize(glyph[None])).to(device)  # (1, 1, 32, 32)
         blocks = model.conv_features(x)
     return blocks[0][0].cpu().numpy(), blocks[1][0].cpu().numpy()
+
+
+def strongest_kernel_share(weight: np.ndarray) -> float:
+    """How much one kernel says about its output channel: over the output channels of a
+    conv weight ``(out, in, k, k)``, the mean share of the channel's squared weight held
+    by its strongest input kernel (``1 / in`` when spread evenly, 1 when all in one)."""
+    energy = (np.asarray(weight, dtype=np.float64) ** 2).sum(axis=(2, 3))  # (out, in)
+    return float((energy.max(axis=1) / np.maximum(energy.sum(axis=1), np.finfo(float).tiny)).mean())

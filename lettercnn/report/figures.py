@@ -1,9 +1,10 @@
-"""The report's figures: kernels, feature maps, t-SNE maps, the entropy chart.
+"""The report's figures: kernels, channel patterns, feature maps, t-SNE maps, the entropy
+chart, the confusion matrix.
 
 Each function draws one PNG with matplotlib's object API (no pyplot: no GUI backend,
-no global state) and writes it atomically. The training curves and the confusion
-matrix come from :func:`lettercnn.training.plots.save_loss_plot` and
-:func:`lettercnn.training.plots.save_confusion_plot`, the same plots a run folder holds.
+no global state) and writes it atomically. The training curves come from
+:func:`lettercnn.training.plots.save_loss_plot`, the plot a run folder holds; the
+confusion matrix is the run folder's drawn larger, for a page.
 matplotlib is imported inside the functions.
 """
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 KERNEL_CMAP = "RdBu_r"
 # Sequential from black: block outputs end in ReLU (or add a ReLU output), so are >= 0.
 FEATURE_CMAP = "magma"
+# Input pixels as the model sees them: white glyph on black.
+PATTERN_CMAP = "gray"
+# A 9x9 channel pattern drawn at this many pixels per input pixel, like a kernel.
+PATTERN_ZOOM = 4
 # Between kernels inside a tile: a grey no weight is drawn in (the colour map has no grey).
 GAP_COLOUR = "#707070"
 # Inside a tile each weight is drawn as ZOOM x ZOOM pixels and the gaps as 1, so the
@@ -60,6 +65,11 @@ TSNE_LETTER_SIZE = 12
 # Styles of the entropy chart's reference lines, and the space left above its bars.
 LINE_STYLES = ("--", ":", "-.")
 CHART_HEADROOM = 1.35
+# The confusion matrix on the page: about 1,200 x 1,080 pixels (the page is 1,200 wide),
+# its mistake counts large enough to read there (the run folder's are 6 points).
+CONFUSION_SIZE = (10.0, 9.0)
+CONFUSION_POINTS = 11
+MISTAKE_COLOUR = "#b00020"
 
 
 def _mosaic(kernels: np.ndarray, rows: int, cols: int, zoom: int = KERNEL_ZOOM) -> np.ndarray:
@@ -199,6 +209,57 @@ def save_feature_maps(glyph: np.ndarray, maps: np.ndarray, path: str | os.PathLi
     axes.set_axis_off()
     _draw_grid(right, grid, [str(c) for c in range(len(maps))], mappable, "activation")
     figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def save_channel_patterns(patterns: np.ndarray, path: str | os.PathLike[str], *, title: str) -> None:
+    """Draw what each channel responds to as grey input patches, one scale 0..255.
+
+    Args:
+        patterns: ``(channels, k, k)`` mean input patches, pixel values 0..255
+            (:func:`lettercnn.report.features.channel_patterns`).
+        path: the PNG to write.
+        title: the figure title.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(norm=Normalize(0.0, 255.0), cmap=PATTERN_CMAP)
+    zoom = np.ones((PATTERN_ZOOM, PATTERN_ZOOM))
+    grid = _grid([_rgba(np.kron(pattern, zoom), mappable) for pattern in patterns], TILES_PER_ROW, SMALL_GRID_PX)
+    figure = _figure_for(grid, SMALL_GRID_PX, COLOUR_BAR_PX)
+    _draw_grid(figure, grid, [f"out {c}" for c in range(len(patterns))], mappable, "mean input pixel")
+    figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def save_confusion(counts: np.ndarray, path: str | os.PathLike[str], *, title: str) -> None:
+    """A 26x26 confusion matrix for the page: colour is the share of each true letter, the
+    mistakes are counted in large red figures on a white halo.
+
+    Args:
+        counts: ``(26, 26)``, ``counts[true, predicted]``.
+        path: the PNG to write.
+        title: the figure title.
+    """
+    from matplotlib import patheffects
+    from matplotlib.figure import Figure
+
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (26, 26)
+    figure = Figure(figsize=CONFUSION_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(NUM_CLASSES), LETTERS)
+    axes.set_yticks(range(NUM_CLASSES), LETTERS)
+    axes.tick_params(labelsize=10, top=True, labeltop=True)
+    axes.set(xlabel="predicted", ylabel="true", title=title)
+    style = {"fontsize": CONFUSION_POINTS, "fontweight": "bold", "color": MISTAKE_COLOUR}
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for true, predicted in zip(*np.nonzero(counts)):
+        if true != predicted:
+            count = str(counts[true, predicted])
+            axes.text(predicted, true, count, ha="center", va="center", path_effects=halo, **style)
+    figure.colorbar(image, ax=axes, shrink=0.8, label="share of the true letter")
     save_figure(figure, path)
 
 

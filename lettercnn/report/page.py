@@ -1,9 +1,10 @@
 """The report as text: one list of blocks, rendered as Markdown and as self-contained HTML.
 
-:func:`document` writes the report once, as headings, paragraphs, tables and figures;
-:func:`render_markdown` refers to the PNG files beside it, :func:`render_html` embeds
-them as base64 ``data:`` URIs with inline CSS, so the page opens from disk with no
-network and names no external address.
+:func:`document` writes the report once, as headings, paragraphs, tables, figures and
+links; :func:`render_markdown` refers to the PNG files beside it, :func:`render_html`
+embeds them as base64 ``data:`` URIs with inline CSS, so the page opens from disk with
+no network and names no external address. The one figure too fine to read at page
+width (:data:`LINKED_FIGURES`) is linked, a relative link to the PNG beside the page.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Union
 
 from lettercnn import __version__
 from lettercnn.labels import NUM_CLASSES
-from lettercnn.report.entropy import REFERENCE
+from lettercnn.report.entropy import REFERENCE, REFERENCE_NAME
+from lettercnn.report.features import PATTERN_IMAGES
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.report.build import Report
@@ -26,6 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 DECIMALS = 2
 # How close to ln 26 the labels' entropy must be to call the test set balanced.
 BALANCED_TOLERANCE = 1e-3
+# Letters whose names begin with a vowel sound: "an A", "an M", but "a B".
+AN_LETTERS = frozenset("AEFHILMNORSX")
+# Figures linked from the page rather than embedded: conv layer 1's 2,048 kernels are
+# 10 screen pixels each at page width, noise to the eye; the page shows a summary.
+LINKED_FIGURES = frozenset({"kernels_conv1"})
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1200px;
        margin: 2em auto; padding: 0 1em; color: #1b1b1b; line-height: 1.5; }
@@ -73,7 +80,20 @@ class Figure:
     caption: str
 
 
-Block = Union[Heading, Paragraph, Table, Figure]
+@dataclass(frozen=True)
+class Link:
+    """A link to a file beside the report (a figure not embedded), and its text."""
+
+    file: str
+    text: str
+
+
+Block = Union[Heading, Paragraph, Table, Figure, Link]
+
+
+def _a(letter: str) -> str:
+    """'A' -> 'an A', 'B' -> 'a B'."""
+    return f"{'an' if letter in AN_LETTERS else 'a'} {letter}"
 
 
 def _nats(value: float | None) -> str:
@@ -82,8 +102,10 @@ def _nats(value: float | None) -> str:
 
 
 def _figure(report: Report, key: str, caption: str) -> list[Block]:
-    """The figure ``key`` if the report drew it."""
-    return [Figure(report.figures[key], caption)] if key in report.figures else []
+    """The figure ``key`` if the report drew it: embedded, or linked if in :data:`LINKED_FIGURES`."""
+    if key not in report.figures:
+        return []
+    return [Link(report.figures[key], caption) if key in LINKED_FIGURES else Figure(report.figures[key], caption)]
 
 
 def document(report: Report) -> list[Block]:
@@ -135,12 +157,34 @@ def _kernels(report: Report) -> list[Block]:
             "of the colour bar). The layer feeds BatchNorm, so the overall scale of the weights means little; "
             "their patterns are what the channels respond to."
         )),
+        *_conv1(report),
+    ]  # fmt: skip
+
+
+def _conv1(report: Report) -> list[Block]:
+    inputs, outputs = report.block_shapes[0][0], report.block_shapes[1][0]
+    images = min(PATTERN_IMAGES, report.test_images)
+    return [
+        Paragraph(
+            f"Conv layer 1 (block2.conv) has {outputs} output channels, each with {inputs} kernels of 5x5, one per "
+            f"feature map of layer 0: {outputs * inputs:,} kernels. Drawn one by one they look like noise: a channel "
+            f"spreads its weight over all {inputs} maps (its strongest kernel holds on average "
+            f"{report.conv1_strongest_kernel:.1%} of the channel's squared weight; evenly spread would be "
+            f"{1 / inputs:.1%}), so no kernel alone shows what the channel does. The figure shows instead what "
+            "each output channel responds to, in input pixels."
+        ),
+        *_figure(report, "conv1_patterns", (
+            f"Tile out k: the mean of the 9x9 input patches (all the pixels one position of layer 1 sees, through "
+            f"two 5x5 convolutions) centred where channel k peaks, in the {images} test images where its peak is "
+            "highest; white is ink, pixels beyond the image's edge count as black. The strokes, bar ends, corners "
+            "and curves are the parts of letters each channel detects; a blurred tile is a channel whose "
+            "strongest responses vary from image to image."
+        )),
         *_figure(report, "kernels_conv1", (
-            "Conv layer 1 (block2.conv): 64 output channels x 32 input channels of 5x5 kernels. Each of the "
-            "64 tiles is one output channel (out k); inside a tile are its 32 kernels, one per input channel "
-            "(that is, per feature map of layer 0), in 4 rows of 8: input channel 0 top left, then row by row, "
-            "with thin grey gaps. One colour scale for all 2,048 kernels, symmetric about 0 and ending at the "
-            "99.5th percentile of |weight|, as above."
+            f"the full grid of conv layer 1's {outputs * inputs:,} kernels, a large PNG beside this page: one tile "
+            f"per output channel (out k), inside it its {inputs} kernels, one per input channel, "
+            "in 4 rows of 8 (input channel 0 top left) with thin grey gaps; one colour scale, symmetric about 0 "
+            "and ending at the 99.5th percentile of |weight|, as above."
         )),
     ]  # fmt: skip
 
@@ -150,8 +194,9 @@ def _feature_maps(report: Report) -> list[Block]:
     return [
         Heading(2, "Feature maps"),
         Paragraph(
-            f"Test image #{image.index} of {report.test_images} (--image-index; by default the middle one): a {image.true_letter}, read as {image.letter} with confidence "
-            f"{image.confidence:.2%}. On the left of each figure, the 32x32 input as the model sees it (white "
+            f"Test image #{image.index} of {report.test_images} (--image-index; by default the middle one): "
+            f"{_a(image.true_letter)}, read as {image.letter} with confidence {image.confidence:.2%}. "
+            "On the left of each figure, the 32x32 input as the model sees it (white "
             "glyph on black, after the one preprocessing); on the right, the outputs of one conv block for it "
             "(conv, BatchNorm, ReLU), one colour scale per figure from 0 (black) to the largest activation. "
             "The frame around many maps is the zero padding: after normalisation the black background is -1, so "
@@ -191,6 +236,7 @@ def _entropy(report: Report) -> list[Block]:
         *[Paragraph(text) for text in _definitions(report)],
         Heading(3, "One image and the test-set means"),
         Paragraph(_entropy_image_line(report)),
+        Paragraph(_reference_origin()),
         _stage_table(report),
         Heading(3, "Test set"),
         _set_table(report),
@@ -234,14 +280,28 @@ def _entropy_image_line(report: Report) -> str:
     image = report.entropy_image
     same = " (the image of the feature maps)" if image.index == report.feature_image.index else ""
     return (
-        f"Test image #{image.index}{same} is a {image.true_letter}; the model recognises it as {image.letter} "
-        f"with confidence {image.confidence:.2%}. The reference column is the report on another letter set."
+        f"Test image #{image.index}{same} is {_a(image.true_letter)}; the model recognises it as {image.letter} "
+        f"with confidence {image.confidence:.2%}."
+    )
+
+
+def _reference_origin() -> str:
+    """What is known of the reference numbers (see lettercnn.report.entropy.REFERENCE)."""
+    labels = REFERENCE["labels"]
+    return (
+        "The reference column holds the numbers that issue 5 of this project (the issue that asked for this "
+        'report) quotes from "a report of this same network on another letter set". Neither the issue nor '
+        "anything else in the project names that set or that report, so they cannot be re-run: a rough yardstick, "
+        f"not a baseline. The numbers say one thing more: the labels' entropy there, {_nats(labels)} nats, below "
+        f"ln {NUM_CLASSES} = {math.log(NUM_CLASSES):.2f}, means its letters were unequally frequent (as spread as "
+        f"e^{_nats(labels)} = {math.exp(labels):.1f} equally frequent letters), so it was not a balanced set such "
+        "as EMNIST Letters or the synthetic splits here."
     )
 
 
 def _stage_table(report: Report) -> Table:
     image, test_set = report.entropy_image, report.test_set
-    header = ("stage (nats)", f"test image #{image.index}", "test-set mean", "reference")
+    header = ("stage (nats)", f"test image #{image.index}", "test-set mean", REFERENCE_NAME)
     rows = [("input image", _nats(image.input), _nats(test_set.input), _nats(REFERENCE["input"]))]
     for k, (mine, mean, reference) in enumerate(zip(image.blocks, test_set.blocks, REFERENCE["blocks"]), 1):
         rows.append((f"conv block {k}", _nats(mine), _nats(mean), _nats(reference)))
@@ -256,7 +316,7 @@ def _set_table(report: Report) -> Table:
         ("test labels", _nats(test_set.labels), _nats(REFERENCE["labels"])),
         ("model cross-entropy", _nats(test_set.cross_entropy), _nats(REFERENCE["cross_entropy"])),
     ]
-    return Table(("quantity (nats)", "this model", "reference"), rows)
+    return Table(("quantity (nats)", "this model", REFERENCE_NAME), rows)
 
 
 def _comparison(report: Report) -> list[str]:
@@ -320,7 +380,8 @@ def _model_comparison(report: Report) -> str:
         f"Of the labels' {_nats(test_set.labels)} nats of uncertainty about the letter the model leaves {_nats(ours)}: "
         f"it removes {1 - ours / test_set.labels:.0%} (the reference removed "
         f"{1 - reference / REFERENCE['labels']:.0%}). Ours is {'lower' if ours < reference else 'higher'}: this model "
-        f"reads {report.accuracy:.1%} of {report.data_source} right, the reference read another letter set. "
+        f"reads {report.accuracy:.1%} of {report.data_source} right; the reference's model read its own, "
+        "unnamed letter set. "
         f"The mean entropy of its predictions is {_nats(test_set.prediction)} nats."
     )
 
@@ -351,7 +412,8 @@ def _training(report: Report) -> list[Block]:
         *missing,
         *_figure(report, "confusion", (
             f"Confusion matrix of the {report.test_images} test images above: rows are the true letter, columns "
-            "the predicted one; colour is the share of the true letter, red numbers count the mistakes."
+            "the predicted one; colour is the share of the true letter, the red numbers count the mistakes (a cell "
+            "without one: no mistake)."
         )),
     ]  # fmt: skip
 
@@ -367,6 +429,8 @@ def render_markdown(report: Report) -> str:
         elif isinstance(block, Table):
             lines = [_md_row(block.header), _md_row(["---"] * len(block.header))]
             parts.append("\n".join(lines + [_md_row(row) for row in block.rows]))
+        elif isinstance(block, Link):
+            parts.append(f"[{block.file}]({block.file}): {block.text}")
         else:
             parts.append(f"![{block.file}]({block.file})\n\n*{block.caption}*")
     return "\n\n".join(parts) + "\n"
@@ -394,6 +458,9 @@ def render_html(report: Report) -> str:
             body.append(f"<p>{html.escape(block.text)}</p>")
         elif isinstance(block, Table):
             body.append(_html_table(block))
+        elif isinstance(block, Link):
+            file = html.escape(block.file)
+            body.append(f'<p class="link"><a href="{file}">{file}</a>: {html.escape(block.text)}</p>')
         else:
             data = base64.b64encode((report.out_dir / block.file).read_bytes()).decode("ascii")
             body.append(
