@@ -374,7 +374,23 @@ def print_report(console: Console, report: Report) -> None:
         f"Image #{image.index}: a {image.true_letter}, recognised as {image.letter} ({percent(image.confidence)})",
     )
     console.print(entropy_table(report))
+    say(console, confidence_line(report.confidence))
     say(console, f"Report ({duration(report.seconds)}): {report.html}")
+
+
+def confidence_line(calibrated: Any) -> str:
+    """The report's calibration in one line: ECE before and after, what the '?' threshold does."""
+    before, after, point = calibrated.before, calibrated.after, calibrated.at_threshold
+    if after is None or point is None:
+        return f"Calibration: ECE {before.ece:.2%} at temperature 1; none fitted ({calibrated.fitted_on})"
+    refused = (
+        "" if point.refused is None else f", refuses {percent(point.refused)} of {calibrated.non_letters} non-letters"
+    )
+    return (
+        f"Calibration: ECE {before.ece:.2%} -> {after.ece:.2%} at temperature {after.temperature:.3f}; "
+        f"'?' below {calibrated.threshold:.4f} answers {percent(point.answered)} of the test letters "
+        f"({percent(point.accuracy)} right){refused}"
+    )
 
 
 def print_bench(console: Console, result: BenchResult) -> None:

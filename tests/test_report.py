@@ -14,6 +14,7 @@ import torch
 from typer.testing import CliRunner, Result
 
 from conftest import TINY  # the settings of the shared tiny run
+from lettercnn import calibration
 from lettercnn.cli import app
 from lettercnn.data import synthetic_splits
 from lettercnn.labels import NUM_CLASSES
@@ -21,6 +22,7 @@ from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
 from lettercnn.report import FIGURE_FILES, REPORT_HTML, REPORT_JSON, REPORT_MD, default_out_dir
 from lettercnn.report.build import pick_index
+from lettercnn.report.confidence import TABLE_THRESHOLDS, measure, reliability
 from lettercnn.report.entropy import (
     counts_entropy,
     cross_entropy,
@@ -31,11 +33,18 @@ from lettercnn.report.entropy import (
     prediction_entropy,
     uniform_entropy,
 )
-from lettercnn.report.features import Features, channel_patterns, load_test_images, strongest_kernel_share
+from lettercnn.report.features import (
+    Features,
+    channel_patterns,
+    load_model,
+    load_test_images,
+    strongest_kernel_share,
+)
 from lettercnn.report.page import LINKED_FIGURES
 from lettercnn.report.tsne import perplexity_for, pick_samples
 from lettercnn.runs import METRICS_FILE
 from lettercnn.training.config import TrainConfig
+from lettercnn.training.evaluate import held_out, model_logits
 from lettercnn.training.loop import RunResult
 
 runner = CliRunner()
@@ -49,13 +58,15 @@ FIGURE_SIZES = {
     "kernels_conv0": (1060, 617),
     "kernels_conv1": (1560, 963),
     "conv1_patterns": (1060, 1129),
-    "feature_maps_conv0": (1890, 863),
-    "feature_maps_conv1": (1890, 1651),
+    "feature_maps_conv0": (1170, 531),
+    "feature_maps_conv1": (1170, 981),
     "tsne_hidden": (960, 900),
     "tsne_logits": (960, 900),
     "entropy": (1200, 624),
     "loss": (960, 540),
     "confusion": (1200, 1080),
+    "reliability": (1440, 744),
+    "risk_coverage": (1200, 900),
 }
 
 
@@ -172,6 +183,31 @@ def test_the_strongest_kernel_share_is_1_over_inputs_when_spread_evenly_and_1_wh
     assert strongest_kernel_share(one) == pytest.approx(1.0)
 
 
+def test_the_reliability_bins_count_every_letter_and_their_weighted_gap_is_calibrations_ece() -> None:
+    rng = np.random.default_rng(0)
+    logits, targets = rng.normal(scale=3.0, size=(500, NUM_CLASSES)), rng.integers(0, NUM_CLASSES, 500)
+    for temperature in (1.0, 0.5, 2.0):
+        measured = reliability(logits, targets, temperature)
+        probabilities = calibration.softmax(logits, temperature)
+        assert measured.ece == calibration.ece(probabilities, targets)
+        assert sum(b.count for b in measured.bins) == len(targets) and len(measured.bins) == calibration.ECE_BINS
+        gap = sum(b.count * abs(b.accuracy - b.confidence) for b in measured.bins if b.count) / len(targets)
+        assert gap == pytest.approx(measured.ece)
+        for b in measured.bins:  # each bin's mean confidence lies inside it
+            assert b.count == 0 or b.low <= b.confidence <= b.high
+
+
+def test_without_validation_letters_nothing_is_fitted_and_the_table_is_at_temperature_1() -> None:
+    rng = np.random.default_rng(1)
+    logits, targets = rng.normal(scale=3.0, size=(60, NUM_CLASSES)), rng.integers(0, NUM_CLASSES, 60)
+    measured = measure(logits, targets, val_logits=None, val_targets=None, other_logits=np.zeros((0, NUM_CLASSES)),
+                       fitted_on="nothing: no validation split", non_letters_source="none")  # fmt: skip
+    assert measured.after is None and measured.threshold is None and measured.at_threshold is None
+    assert measured.temperature == 1.0 and [p.threshold for p in measured.table] == list(TABLE_THRESHOLDS)
+    assert all(p.refused is None for p in measured.table)  # no non-letters: nothing to refuse
+    assert measured.table[0].answered == 1.0  # threshold 0 answers every letter
+
+
 def test_the_synthetic_test_split_is_rebuilt_exactly_as_training_made_it() -> None:
     config = TrainConfig(**TINY).to_dict()
     rebuilt = load_test_images(config, None, lambda *_: None)
@@ -199,6 +235,9 @@ def test_report_command_prints_the_entropy_table_and_the_page(reported: tuple[Re
     assert "Entropy (nats)" in result.stdout
     for row in ("input image", "conv block 5", "prediction", "random guess (ln 26)", "model cross-entropy"):
         assert row in result.stdout
+    assert re.search(
+        r"Calibration: ECE [\d.]+% -> [\d.]+% at temperature [\d.]+; '\?' below [\d.]+ answers", result.stdout
+    )
     assert result.stdout.strip().splitlines()[-1].endswith(str(out / REPORT_HTML))
 
 
@@ -218,7 +257,7 @@ def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run:
     assert {
         "units", "checkpoint", "run", "data_source", "test_images", "accuracy", "run_accuracy", "feature_image",
         "entropy_image", "test_set", "tsne_samples", "tsne_requested", "tsne_perplexity", "figures", "seconds",
-        "reference", "block_shapes",
+        "reference", "block_shapes", "conv1_strongest_kernel", "confidence",
     } <= set(report)  # fmt: skip
     assert report["units"] == "nats" and report["run"] == "tiny" and report["test_images"] == NUM_CLASSES
     image = report["entropy_image"]
@@ -236,6 +275,49 @@ def test_report_json_holds_every_number(reported: tuple[Result, Path], tiny_run:
     assert test_set["cross_entropy"] == pytest.approx(metrics["loss"], rel=1e-3)  # the same images as training scored
     assert report["accuracy"] == pytest.approx(metrics["accuracy"]) == pytest.approx(report["run_accuracy"])
     assert report["tsne_samples"] == TSNE_SAMPLES and report["figures"] == FIGURE_FILES
+
+
+def test_the_reports_calibration_is_exports_on_the_same_logits(
+    reported: tuple[Result, Path], tiny_run: RunResult
+) -> None:
+    _, out = reported
+    measured = json.loads((out / REPORT_JSON).read_text())["confidence"]
+    model, payload = load_model(tiny_run.run_dir / "best.pt", "cpu")
+    test, val = (held_out(split, payload["train_config"]) for split in ("test", "val"))
+    test_logits, val_logits = model_logits(model, test.glyphs, "cpu"), model_logits(model, val.glyphs, "cpu")
+    temperature = calibration.fit_temperature(val_logits, val.targets)
+    assert measured["fitted_on"] == val.source
+    assert measured["after"]["temperature"] == pytest.approx(temperature, rel=1e-4)
+    for key, t in (("before", 1.0), ("after", temperature)):
+        probabilities = calibration.softmax(test_logits, t)
+        assert measured[key]["ece"] == pytest.approx(calibration.ece(probabilities, test.targets), abs=1e-6)
+        assert measured[key]["nll"] == pytest.approx(calibration.nll(probabilities, test.targets), rel=1e-4)
+    confidence = calibration.softmax(val_logits, temperature).max(axis=1)
+    chosen = calibration.choose_threshold(confidence, calibration.MIN_COVERAGE)
+    assert measured["threshold"] == pytest.approx(math.floor(chosen * 1e4) / 1e4, abs=1e-4)  # export rounds down
+
+
+def test_the_risk_coverage_table_is_monotone_and_holds_the_chosen_threshold(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+    measured = json.loads((out / REPORT_JSON).read_text())["confidence"]
+    table = measured["table"]
+    thresholds = [row["threshold"] for row in table]
+    assert thresholds == sorted({*TABLE_THRESHOLDS, measured["threshold"]})
+    assert measured["at_threshold"] == table[thresholds.index(measured["threshold"])]
+    answered, refused = [row["answered"] for row in table], [row["refused"] for row in table]
+    assert answered[0] == 1.0 and all(a >= b for a, b in zip(answered, answered[1:]))  # fewer as it rises
+    assert refused[0] == 0.0 and all(a <= b for a, b in zip(refused, refused[1:]))  # more as it rises
+    assert measured["non_letters"] == NUM_CLASSES  # as many as the test letters (export's 500 at most)
+    assert 0 < measured["validation_answered"] <= 1 and measured["min_coverage"] == calibration.MIN_COVERAGE
+
+
+def test_report_json_is_strict_json(reported: tuple[Result, Path]) -> None:
+    _, out = reported
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"report.json holds {constant}")
+
+    json.loads((out / REPORT_JSON).read_text(), parse_constant=refuse)  # no NaN or Infinity
 
 
 def test_report_html_embeds_every_figure_and_names_no_url(reported: tuple[Result, Path]) -> None:

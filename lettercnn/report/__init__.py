@@ -14,6 +14,8 @@
         entropy.png              entropy per stage, in nats
         loss.png                 the run's training curves (if it has a history.json)
         confusion.png            the confusion matrix of the test images used, counts readable
+        reliability.png          reliability diagrams of the test letters, before and after calibration
+        risk_coverage.png        as the "?" threshold rises: letters answered, right, non-letters refused
         report.json              every number
         report.md                the report, referencing the PNGs
         report.html              the report in one file: figures embedded (but kernels_conv1.png,
@@ -21,7 +23,8 @@
 
 Modules: :mod:`~lettercnn.report.entropy` (the entropies, pure numpy),
 :mod:`~lettercnn.report.features` (model, test images, one pass over them),
-:mod:`~lettercnn.report.tsne`, :mod:`~lettercnn.report.figures`,
+:mod:`~lettercnn.report.tsne`, :mod:`~lettercnn.report.confidence` (calibration, numpy),
+:mod:`~lettercnn.report.figures`,
 :mod:`~lettercnn.report.page` (Markdown and HTML), :mod:`~lettercnn.report.build`.
 Importing this package loads nothing heavy (not even numpy) until a name is used.
 """

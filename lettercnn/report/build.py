@@ -19,11 +19,13 @@ from lettercnn.labels import LETTERS, NUM_CLASSES
 from lettercnn.report import (
     DEFAULT_TSNE_SAMPLES,
     REPORT_DIR,
+    confidence,
     entropy,
     figures,
     page,
     tsne,
 )
+from lettercnn.report.confidence import Confidence, CoveragePoint
 from lettercnn.report.entropy import REFERENCE, REFERENCE_NAME, REFERENCE_SOURCE
 from lettercnn.report.features import BLOCK_NAMES, Features, ReportProgress
 from lettercnn.runs import HISTORY_FILE, read_history, read_metrics
@@ -34,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 log = logging.getLogger(__name__)
 
 STEP_TSNE = "t-SNE"
+STEP_VALIDATION = "reading validation letters"
+STEP_NON_LETTERS = "rendering non-letters"
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -50,6 +54,8 @@ FIGURE_FILES: dict[str, str] = {
     "entropy": "entropy.png",
     "loss": "loss.png",
     "confusion": "confusion.png",
+    "reliability": "reliability.png",
+    "risk_coverage": "risk_coverage.png",
 }
 
 
@@ -123,6 +129,8 @@ class Report:
         conv1_strongest_kernel: over conv layer 1's output channels, the mean share of a
             channel's squared weight in its strongest 5x5 kernel (see
             :func:`~lettercnn.report.features.strongest_kernel_share`).
+        confidence: calibration of the test letters before and after temperature scaling,
+            the "?" threshold and the risk-coverage table (:mod:`lettercnn.report.confidence`).
         figures: figure key -> PNG file name in ``out_dir`` (see :data:`FIGURE_FILES`);
             ``loss`` is missing when the run has no history.json.
         seconds: wall time of the whole report.
@@ -143,6 +151,7 @@ class Report:
     tsne_perplexity: float
     block_shapes: list[list[int]]
     conv1_strongest_kernel: float
+    confidence: Confidence
     figures: dict[str, str]
     seconds: float
 
@@ -263,6 +272,7 @@ def build_report(
     feature_image = _image_entropy(test, features, feature_index)
     entropy_image = _image_entropy(test, features, entropy_at)
     test_set = _test_set_entropy(test, features)
+    calibrated, curve = _measure_confidence(model, payload.get("train_config"), data, test, features, progress)
     paths = {key: out_dir / name for key, name in FIGURE_FILES.items()}
     drawn = [
         *_draw_model(model, test.glyphs[feature_image.index], feature_image, paths),
@@ -270,13 +280,14 @@ def build_report(
         *_draw_tsne(features, test.targets[samples], samples, paths, progress),
         *_draw_entropy(entropy_image, test_set, paths),
         *_draw_training(test, features, run_dir, paths),
+        *_draw_confidence(calibrated, curve, paths),
     ]
     report = Report(
         out_dir, checkpoint_file, run_dir.name, test.source, len(test.targets),
         float((features.logits.argmax(1) == test.targets).mean()), _run_accuracy(run_dir),
         feature_image, entropy_image, test_set, len(samples), tsne_samples, tsne.perplexity_for(len(samples)),
         [list(shape) for shape in features.block_shapes],
-        strongest_kernel_share(model.block2.conv.weight.detach().cpu().numpy()),
+        strongest_kernel_share(model.block2.conv.weight.detach().cpu().numpy()), calibrated,
         {key: name for key, name in FIGURE_FILES.items() if key in drawn}, time.perf_counter() - started,
     )  # fmt: skip
     write_json(out_dir / REPORT_JSON, report.to_dict())
@@ -394,3 +405,63 @@ def _draw_training(test: LabelledGlyphs, features: Features, run_dir: Path, path
     title = f"{run_dir.name}: test accuracy {np.trace(confusion) / confusion.sum():.2%}"
     figures.save_confusion(confusion, paths["confusion"], title=title)
     return [*drawn, "confusion"]
+
+
+def _measure_confidence(
+    model: LetterCNN,
+    train_config: dict[str, Any] | None,
+    data: str | os.PathLike[str] | None,
+    test: LabelledGlyphs,
+    features: Features,
+    progress: ReportProgress,
+) -> tuple[Confidence, list[CoveragePoint]]:
+    """Calibrate on the run's validation letters as ``letters export`` does, and measure the
+    test letters and rendered non-letters; also the risk-coverage curve at every threshold.
+
+    The validation letters are those ``letters eval`` fits its temperature on
+    (:func:`lettercnn.training.evaluate.held_out`); the non-letters come from the stream
+    export calibrates with and training never draws (``val-negatives``, the run's seed),
+    as many as the test letters up to export's count, so that for a full run they are
+    the very images export counted.
+    """
+    from lettercnn.data import synthetic_negatives
+    from lettercnn.export import CALIBRATION_MIN_NEGATIVES
+    from lettercnn.training.evaluate import held_out, model_logits
+
+    device = str(next(model.parameters()).device)
+    val_logits, val_targets = None, None
+    try:
+        val = held_out("val", train_config, data, progress=lambda done, total: progress(STEP_VALIDATION, done, total))
+    except (ValueError, FileNotFoundError) as err:
+        fitted_on = f"nothing: {err}"
+    else:
+        fitted_on = val.source if len(val.targets) else f"nothing: no images in {val.source}"
+        val_logits, val_targets = model_logits(model, val.glyphs, device), val.targets
+    config = train_config or {}
+    count, seed = min(len(test.targets), CALIBRATION_MIN_NEGATIVES), int(config.get("seed", 0))
+    others = synthetic_negatives(
+        count, seed=seed, split="val-negatives", fonts_dir=config.get("fonts_dir"),
+        progress=lambda done, total: progress(STEP_NON_LETTERS, done, total),
+    )  # fmt: skip
+    other_logits = model_logits(model, others.glyphs, device)
+    source = f"{count} rendered images of no letter (blank pages, signs, scribbles ...; val-negatives, seed {seed})"
+    calibrated = confidence.measure(
+        features.logits, test.targets, val_logits=val_logits, val_targets=val_targets, other_logits=other_logits,
+        fitted_on=fitted_on, non_letters_source=source,
+    )  # fmt: skip
+    thresholds = confidence.curve_thresholds(features.logits, other_logits, calibrated.temperature)
+    return calibrated, confidence.coverage_points(
+        features.logits, test.targets, other_logits, calibrated.temperature, thresholds
+    )
+
+
+def _draw_confidence(calibrated: Confidence, curve: list[CoveragePoint], paths: dict[str, Path]) -> list[str]:
+    """The reliability diagrams (before and after calibration) and the risk-coverage curve."""
+    panels = [("before calibration (temperature 1)", calibrated.before)]
+    if calibrated.after is not None:
+        panels.append((f"after: temperature {calibrated.after.temperature:.3g}", calibrated.after))
+    title = f"Reliability of the confidence on the {sum(b.count for b in calibrated.before.bins)} test letters"
+    figures.save_reliability(panels, paths["reliability"], title=title)
+    title = f"Risk-coverage at temperature {calibrated.temperature:.3g}, {calibrated.non_letters} non-letters"
+    figures.save_risk_coverage(curve, calibrated.at_threshold, paths["risk_coverage"], title=title)
+    return ["reliability", "risk_coverage"]

@@ -1,5 +1,5 @@
 """The report's figures: kernels, channel patterns, feature maps, t-SNE maps, the entropy
-chart, the confusion matrix.
+chart, the confusion matrix, the reliability diagram and the risk-coverage curve.
 
 Each function draws one PNG with matplotlib's object API (no pyplot: no GUI backend,
 no global state) and writes it atomically. The training curves come from
@@ -23,8 +23,11 @@ from lettercnn.report.tsne import label_positions
 from lettercnn.training.plots import PLOT_DPI, save_figure
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.axes import Axes
     from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure, SubFigure
+
+    from lettercnn.report.confidence import CoveragePoint, Reliability
 
 # Diverging, white at 0: a kernel's sign is its colour, its magnitude the depth.
 KERNEL_CMAP = "RdBu_r"
@@ -51,7 +54,10 @@ TILES_PER_ROW = 8
 LARGE_GRID_PX = 1400
 SMALL_GRID_PX = 900
 COLOUR_BAR_PX = 160
-INPUT_PANEL_PX = 330
+INPUT_PANEL_PX = 250
+# The feature maps with the input and colour bar come to the page's width (~1,170 px),
+# so the page shows their labels at full size rather than shrunk to 60%.
+FEATURE_GRID_PX = 760
 TITLE_PX = 90
 # Gap between tiles, as a share of a tile's width; the tile labels' size and band height.
 TILE_GAP = 0.08
@@ -70,6 +76,15 @@ CHART_HEADROOM = 1.35
 CONFUSION_SIZE = (10.0, 9.0)
 CONFUSION_POINTS = 11
 MISTAKE_COLOUR = "#b00020"
+# Reliability diagram: bars of accuracy, dots of mean confidence, counts below on a log
+# scale (most letters sit in the top bin); the bottom panel's share of the height.
+ACCURACY_COLOUR = "tab:blue"
+CONFIDENCE_COLOUR = "tab:orange"
+COUNT_COLOUR = "0.55"
+COUNT_PANEL_SHARE = 0.3
+# Risk-coverage: the letters' accuracy and the non-letters refused, and the chosen threshold.
+REFUSED_COLOUR = "tab:red"
+THRESHOLD_COLOUR = "0.15"
 
 
 def _mosaic(kernels: np.ndarray, rows: int, cols: int, zoom: int = KERNEL_ZOOM) -> np.ndarray:
@@ -200,9 +215,9 @@ def save_feature_maps(glyph: np.ndarray, maps: np.ndarray, path: str | os.PathLi
     from matplotlib.colors import Normalize
 
     mappable = ScalarMappable(norm=Normalize(0.0, float(maps.max()) or 1.0), cmap=FEATURE_CMAP)
-    grid = _grid([_rgba(m, mappable) for m in maps], TILES_PER_ROW, LARGE_GRID_PX)
-    figure = _figure_for(grid, LARGE_GRID_PX, INPUT_PANEL_PX + COLOUR_BAR_PX)
-    left, right = figure.subfigures(1, 2, width_ratios=(INPUT_PANEL_PX, LARGE_GRID_PX + COLOUR_BAR_PX))
+    grid = _grid([_rgba(m, mappable) for m in maps], TILES_PER_ROW, FEATURE_GRID_PX)
+    figure = _figure_for(grid, FEATURE_GRID_PX, INPUT_PANEL_PX + COLOUR_BAR_PX)
+    left, right = figure.subfigures(1, 2, width_ratios=(INPUT_PANEL_PX, FEATURE_GRID_PX + COLOUR_BAR_PX))
     axes = left.subplots()
     axes.imshow(glyph, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     axes.set_title("input (32 x 32)", fontsize=10)
@@ -334,4 +349,91 @@ def save_entropy_chart(
     axes.set_xticks(positions, stages)
     axes.set(ylabel="entropy (nats)", title="Entropy per stage, in nats")
     axes.legend(loc="upper center", ncols=3, fontsize=8)
+    save_figure(figure, path)
+
+
+def save_reliability(panels: Sequence[tuple[str, Reliability]], path: str | os.PathLike[str], *, title: str) -> None:
+    """Reliability diagrams side by side: per confidence bin, the accuracy (bars) against the
+    mean confidence (dots) and the diagonal of perfect calibration; the bin counts below.
+
+    Args:
+        panels: (title, reliability) per panel, e.g. before and after calibration.
+        path: the PNG to write.
+        title: the figure title.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6 * len(panels), 6.2), layout="constrained")
+    grid = figure.add_gridspec(2, len(panels), height_ratios=(1 - COUNT_PANEL_SHARE, COUNT_PANEL_SHARE))
+    for column, (name, panel) in enumerate(panels):
+        top = figure.add_subplot(grid[0, column])
+        bottom = figure.add_subplot(grid[1, column], sharex=top)
+        _draw_reliability(top, bottom, panel)
+        top.set_title(name)
+    figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def _draw_reliability(top: Axes, bottom: Axes, panel: Reliability) -> None:
+    """One reliability diagram: accuracy and confidence per bin above, counts below."""
+    bins = [b for b in panel.bins if b.count]
+    lefts = [b.low for b in bins]
+    width = panel.bins[0].high - panel.bins[0].low
+    top.plot([0, 1], [0, 1], "--", color="0.4", linewidth=1, label="perfect calibration")
+    top.bar(lefts, [b.accuracy for b in bins], width, align="edge", color=ACCURACY_COLOUR, alpha=0.75,
+            edgecolor="white", label="accuracy in the bin")  # fmt: skip
+    top.plot([b.low + width / 2 for b in bins], [b.confidence for b in bins], "o", color=CONFIDENCE_COLOUR,
+             label="mean confidence in the bin")  # fmt: skip
+    top.set(ylim=(0, 1), xlim=(0, 1), ylabel="accuracy")
+    top.tick_params(labelbottom=False)
+    top.legend(loc="upper left", fontsize=9, title=f"ECE {panel.ece:.2%}, NLL {panel.nll:.3f} nats")
+    bars = bottom.bar(lefts, [b.count for b in bins], width, align="edge", color=COUNT_COLOUR, edgecolor="white")
+    bottom.bar_label(bars, fontsize=7, padding=1)
+    bottom.set_yscale("log")
+    bottom.set_ylim(0.8, max(b.count for b in bins) * 6)  # room for the labels above the tallest bar
+    bottom.set(xlabel="confidence (top probability)", ylabel="letters")
+
+
+def save_risk_coverage(
+    curve: Sequence[CoveragePoint], chosen: CoveragePoint | None, path: str | os.PathLike[str], *, title: str
+) -> None:
+    """The risk-coverage curve: as the threshold rises, the share of letters answered (x)
+    against the accuracy among them (top) and the share of non-letters refused (bottom).
+
+    Args:
+        curve: one point per threshold (non-letters' ``refused`` None: no bottom panel).
+        chosen: the threshold to mark, or None.
+        path: the PNG to write.
+        title: the figure title.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    refusals = any(p.refused is not None for p in curve)
+    figure = Figure(figsize=(10, 7.5 if refusals else 5), layout="constrained")
+    top, *rest = figure.subplots(2 if refusals else 1, 1, sharex=True, squeeze=False)[:, 0]
+    answered = [p for p in curve if p.accuracy is not None]
+    top.plot([p.answered for p in answered], [p.accuracy for p in answered], color=ACCURACY_COLOUR)
+    top.set(ylabel="test letters: right among\nthe answered", xlim=(0, 1))
+    panels = [(top, chosen.accuracy if chosen else None, ACCURACY_COLOUR)]
+    if rest:
+        bottom = rest[0]
+        bottom.plot([p.answered for p in curve], [p.refused for p in curve], color=REFUSED_COLOUR)
+        bottom.set(ylabel="images of no letter:\nshare refused", ylim=(0, 1))
+        panels.append((bottom, chosen.refused if chosen else None, REFUSED_COLOUR))
+    for axes, value, colour in panels:
+        axes.grid(alpha=0.3)
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0))
+        if chosen is not None:
+            label = f"threshold {chosen.threshold:.4g}: {chosen.answered:.1%} of the letters answered"
+            axes.axvline(chosen.answered, linestyle=":", color=THRESHOLD_COLOUR, linewidth=1.2, label=label)
+            if value is not None:
+                axes.plot([chosen.answered], [value], "o", color=colour)
+                axes.annotate(f"{value:.1%}", (chosen.answered, value), xytext=(-8, 0), textcoords="offset points",
+                              ha="right", va="center", color=colour, fontweight="bold")  # fmt: skip
+    if chosen is not None:
+        top.legend(loc="lower left", fontsize=9)
+    panels[-1][0].set_xlabel("share of the test letters answered (coverage): the threshold rises to the left")
+    figure.suptitle(title)
     save_figure(figure, path)

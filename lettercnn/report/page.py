@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 from lettercnn import __version__
+from lettercnn.calibration import ECE_BINS
 from lettercnn.labels import NUM_CLASSES
 from lettercnn.report.entropy import REFERENCE, REFERENCE_NAME
 from lettercnn.report.features import PATTERN_IMAGES
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.report.build import Report
+    from lettercnn.report.confidence import Confidence
 
 # Entropies are shown with this many decimals everywhere.
 DECIMALS = 2
@@ -124,6 +126,7 @@ def document(report: Report) -> list[Block]:
         *_tsne(report),
         *_entropy(report),
         *_training(report),
+        *_confidence(report),
         Paragraph(
             f"Made by letters report (lettercnn {__version__}) in {report.seconds:.0f} s. "
             "Every number above is in report.json beside this page; every figure is a PNG beside it."
@@ -418,6 +421,73 @@ def _training(report: Report) -> list[Block]:
     ]  # fmt: skip
 
 
+def _percent(value: float | None) -> str:
+    """0.9512 -> '95.1%'; None -> '-'."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _confidence(report: Report) -> list[Block]:
+    calibrated = report.confidence
+    before, after = calibrated.before, calibrated.after
+    rows = [("before: raw softmax", "1", f"{before.ece:.2%}", f"{before.nll:.3f}")]
+    if after is not None:
+        rows.append(("after calibration", f"{after.temperature:.3f}", f"{after.ece:.2%}", f"{after.nll:.3f}"))
+    panels = f"Left: the raw softmax (temperature 1), ECE {before.ece:.2%}, NLL {before.nll:.3f} nats. "
+    if after is not None:
+        panels += f"Right: after temperature {after.temperature:.3f}, ECE {after.ece:.2%}, NLL {after.nll:.3f} nats. "
+    return [
+        Heading(2, "Confidence"),
+        Paragraph(
+            f"Can the model's confidence be taken at its word? The reliability diagram sorts the {report.test_images} "
+            f"test letters into {ECE_BINS} bins by their top probability and sets the share read right in each bin "
+            "(bar) against the mean confidence there (dot): on the diagonal, an answer given at 90% is right 90% of "
+            "the time; below it, the model is surer than it should be. The risk-coverage curve shows what a '?' "
+            "threshold buys: raised, it leaves fewer test letters answered but more of those right, and refuses "
+            "more images of no letter."
+        ),
+        Paragraph(_calibration_line(calibrated)),
+        Table(("test letters", "temperature", f"ECE ({ECE_BINS} bins)", "NLL (nats)"), rows),
+        *_figure(report, "reliability", (
+            f"{panels}Bars: accuracy in each confidence bin; dots: the mean confidence there; dashed: perfect "
+            "calibration; below, how many test letters fall in each bin (log scale). The ECE is the mean gap "
+            "between bar and dot, each bin weighted by its count; the NLL is the mean -ln p(true letter)."
+        )),
+        _coverage_table(calibrated),
+        *_figure(report, "risk_coverage", (
+            f"One point per threshold on the calibrated top probability: across, the share of the "
+            f"{report.test_images} test letters answered (the threshold rises to the left); above, the accuracy "
+            f"among them; below, the share of the {calibrated.non_letters} images of no letter refused. The dotted "
+            "line is the threshold letters export writes into the model."
+        )),
+    ]  # fmt: skip
+
+
+def _calibration_line(calibrated: Confidence) -> str:
+    """How the temperature and the threshold were fitted, and what they do on the test letters."""
+    point = calibrated.at_threshold
+    if calibrated.after is None or point is None or calibrated.threshold is None:
+        return f"No temperature was fitted (fitted on {calibrated.fitted_on}): the figures show the raw softmax."
+    refused = "" if point.refused is None else f", and refuses {point.refused:.1%} of {calibrated.non_letters_source}"
+    return (
+        f"Calibrated as letters export does it: the logits are divided by a temperature, "
+        f"{calibrated.after.temperature:.3f}, fitted on {calibrated.fitted_on} to minimise their negative "
+        "log-likelihood; it changes no answer, only how sure each one is. The '?' threshold export writes into the "
+        f"model, {calibrated.threshold:.4f}, is the highest that keeps {calibrated.min_coverage:.0%} of those "
+        f"validation letters answered ({_percent(calibrated.validation_answered)}). On the test letters it answers "
+        f"{point.answered:.1%} of them, {_percent(point.accuracy)} of those right{refused}."
+    )
+
+
+def _coverage_table(calibrated: Confidence) -> Table:
+    rows = []
+    for point in calibrated.table:
+        chosen = " (export's '?')" if point.threshold == calibrated.threshold else ""
+        rows.append((f"{point.threshold:g}{chosen}", _percent(point.answered), _percent(point.accuracy),
+                     _percent(point.refused)))  # fmt: skip
+    header = ("threshold", "test letters answered", "right among the answered", "non-letters refused")
+    return Table(header, rows)
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown that shows the PNG files beside it."""
     parts: list[str] = []
@@ -491,8 +561,9 @@ def _html_table(table: Table) -> str:
 
 
 def _is_number(text: str) -> bool:
+    """'3.26', '95.1%' -> True; 'input image' -> False."""
     try:
-        float(text)
+        float(text.removesuffix("%"))
     except ValueError:
         return False
     return True
