@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ from lettercnn.runs import HISTORY_FILE, read_history, read_metrics
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.nn.model import LetterCNN
-
-log = logging.getLogger(__name__)
 
 STEP_TSNE = "t-SNE"
 STEP_VALIDATION = "reading validation letters"
