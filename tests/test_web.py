@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -24,12 +25,13 @@ from typer.testing import CliRunner
 from lettercnn.cli import app
 from lettercnn.runtime import DEFAULT_MODEL, Recognizer, int8_path
 from lettercnn.web import SITE_FILES, STATIC, VENDOR, build_site, ort_web_version, serve
+from lettercnn.web.chromium import FAKE_CAMERA, Browser, find_chromium, headless_args
 from lettercnn.web.selftest import MAX_ABS_DIFF
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-# Debian's package, then the names other systems use.
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Any host but 127.0.0.1 unreachable: the page must load nothing from the internet.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 # Virtual time the page gets to load the model, compile the WASM and run the self-test.
 VIRTUAL_TIME_MS = 60_000
 # A phone-sized window for the screenshot.
@@ -39,23 +41,20 @@ SELFTEST = re.compile(r'<pre id="selftest"[^>]*>(.*?)</pre>', re.S)
 
 def chromium() -> str:
     """The Chromium to test with; under CI a missing one fails the test instead of skipping it."""
-    for name in CHROMIUM_NAMES:
-        if path := shutil.which(name):
-            return path
+    if path := find_chromium():
+        return path
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail("chromium is not installed, and CI must run the browser tests (.ci/run installs it with apt-get)")
     pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
 
 
 def headless(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium on ``url``; every host but 127.0.0.1 unreachable, so the page must be offline."""
+    """Run headless Chromium on ``url`` on a virtual clock; every host but 127.0.0.1
+    unreachable, so the page must work offline."""
     command = [
-        chromium(), "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--virtual-time-budget={VIRTUAL_TIME_MS}", *args, url,
+        *headless_args(chromium(), str(tmp_path / "profile")), OFFLINE, f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+        *args, url,
     ]  # fmt: skip
-    if os.geteuid() == 0:
-        command.insert(2, "--no-sandbox")  # Chromium's sandbox refuses to run as root
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
@@ -185,6 +184,21 @@ def test_serve_gives_the_wasm_runtime_its_mime_type(site: Path) -> None:
             assert b'id="selftest"' in response.read()
 
 
+def test_serve_flag_serves_the_site_on_localhost_until_stopped(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "lettercnn", "web", str(tmp_path / "site"), "--serve", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        serving = re.search(r"Serving (http://127\.0\.0\.1:\d+/)", lines[1])
+        assert serving, lines
+        with urllib.request.urlopen(serving.group(1) + "site.json") as response:
+            assert json.loads(response.read())["model"] == "model.onnx"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err, err
+
+
 def test_serve_refuses_a_folder_without_a_site(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="letters web"):
         serve(tmp_path)
@@ -234,6 +248,20 @@ def test_a_screenshot_of_a_drawn_letter_on_a_phone_sized_screen(site: Path, tmp_
     assert image.shape[:2] == (PHONE[1], PHONE[0])
     assert (image < 60).all(axis=2).mean() > 0.005  # ink: the drawn letter, the answer, the 32x32 view
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50  # a rendered page, not a blank or error screen
-    keep = os.environ.get("LETTERCNN_KEEP_SCREENSHOT")
+    keep = os.environ.get("LETTERCNN_KEEP_SCREENSHOT")  # a path: look at the screenshot
     if keep:
         shutil.copyfile(shot, keep)
+
+
+def test_the_webcam_mode_reads_chromiums_fake_camera_live(site: Path, tmp_path: Path) -> None:
+    chromium()  # a virtual clock plays no video: this one runs on the real clock, over the DevTools pipe
+    with serving(site) as url, Browser(url + "index.html?camera=1", [*FAKE_CAMERA, OFFLINE]) as browser:
+        read = browser.wait_for("document.getElementById('timing').textContent", timeout=60)
+        state = browser.evaluate(
+            "[document.getElementById('status').className, document.getElementById('letter').textContent,"
+            " document.getElementById('camera-view').hidden, document.getElementById('video').videoWidth]"
+        )
+    assert "ms per letter" in read
+    error, letter, hidden, width = state
+    assert error == "" and not hidden and width > 0
+    assert letter == "?" or letter in json.loads((site / "selftest" / "cases.json").read_text())["labels"]

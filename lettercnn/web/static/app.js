@@ -1,6 +1,7 @@
 // The page: draw a letter or hold one up to the webcam; the answer, the top 3, the
 // 32x32 image the model sees and the time per letter, live. ?selftest=1 runs the
-// check against Python instead (selftest.js); ?demo=1 draws an "A" on the pad.
+// check against Python instead (selftest.js); ?demo=1 draws an "A" on the pad;
+// ?camera=1 starts in webcam mode.
 
 import { Model, NO_GLYPH, UNKNOWN } from "./model.js";
 import { MAX_WORK_SIDE, canonical, normalize } from "./preprocess.js";
@@ -195,6 +196,15 @@ function setupCamera(model) {
 }
 
 function setupModes(pad, camera) {
+  const useCamera = async () => {
+    show(false);
+    try {
+      await camera.start();
+    } catch (error) {
+      setStatus(`Webcam: ${error.message}`, true);
+      show(true);
+    }
+  };
   const show = (drawing) => {
     $("mode-draw").classList.toggle("active", drawing);
     $("mode-camera").classList.toggle("active", !drawing);
@@ -210,15 +220,8 @@ function setupModes(pad, camera) {
     show(true);
     pad.readPad();
   });
-  $("mode-camera").addEventListener("click", async () => {
-    show(false);
-    try {
-      await camera.start();
-    } catch (error) {
-      setStatus(`Webcam: ${error.message}`, true);
-      show(true);
-    }
-  });
+  $("mode-camera").addEventListener("click", useCamera);
+  return useCamera;
 }
 
 function showAbout(model, site) {
@@ -265,7 +268,7 @@ async function main() {
   showAbout(model, site);
   setStatus(`Ready: ${model.labels.length} letters.`);
   const pad = setupPad(model);
-  setupModes(pad, setupCamera(model));
+  const useCamera = setupModes(pad, setupCamera(model));
   if (params.has("selftest")) {
     setStatus("Self-test running\u2026");
     const result = await runSelftest(model).catch((error) => ({ ok: false, cases: 0, agree: 0, max_abs_diff: null, error: String(error) }));
@@ -273,6 +276,8 @@ async function main() {
     setStatus(`Self-test: ${result.ok ? "passed" : "FAILED"} (${result.cases} cases).`, !result.ok);
   } else if (params.has("demo")) {
     await demo(pad);
+  } else if (params.has("camera")) {
+    await useCamera();
   }
 }
 

@@ -8,7 +8,7 @@
 //
 // Simpler than Python (README, "In the browser"): no illumination flattening (the
 // light is stretched, not divided out: a shadow across a webcam frame is not
-// removed), polarity from the border against the Otsu level only, no erasing of
+// removed), polarity from the border against the middle of the range, no erasing of
 // ruled lines, no dropping of boxes drawn around the letter, and the caller scales
 // a frame to at most MAX_WORK_SIDE with the browser's drawImage. On a clean drawing
 // (black pen on white) every step is Python's, so the 32x32 images agree.
@@ -110,15 +110,16 @@ function otsu(hist) {
 }
 
 // Whether the ink is darker than the page: the border is page, so its median is
-// compared with the Otsu level (Python's fallback when the ink's side is unclear).
+// compared with the middle of the image's range (1st to 99th percentile). Python
+// decides by which side deviates more from a local median, then the border.
 function darkInk(gray, width, height) {
   const ring = [];
   for (let x = 0; x < width; x++) ring.push(gray[x], gray[(height - 1) * width + x]);
   for (let y = 0; y < height; y++) ring.push(gray[y * width], gray[y * width + width - 1]);
   ring.sort((a, b) => a - b);
-  const half = ring.length >> 1;
-  const median = ring.length % 2 ? ring[half] : (ring[half - 1] + ring[half]) / 2;
-  return median * 255 > otsu(histogram(toLevels(gray)));
+  const levels = toLevels(gray);
+  const middle = (quantile(levels, 0.01) + quantile(levels, 0.99)) / 2;
+  return ring[ring.length >> 1] > middle;
 }
 
 // The ink bright on a dark page, 0..1: the gray range stretched, inverted for dark ink.
