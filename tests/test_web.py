@@ -199,6 +199,23 @@ def test_serve_flag_serves_the_site_on_localhost_until_stopped(tmp_path: Path) -
     assert process.returncode == 130 and "Traceback" not in err, err
 
 
+def test_serve_on_a_taken_port_is_one_error_line(site: Path, tmp_path: Path) -> None:
+    with serving(site) as url:
+        port = url.rsplit(":", 1)[1].strip("/")
+        result = runner.invoke(app, ["web", str(tmp_path / "site"), "--serve", "--port", port])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot serve on 127.0.0.1:{port}: "), result.stderr
+    assert "--port" in lines[0] and "Traceback" not in result.output
+
+
+def test_an_out_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "site").write_text("a file")
+    result = runner.invoke(app, ["web", str(tmp_path / "site")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'site'} is a file; give a folder for the site"]
+
+
 def test_serve_refuses_a_folder_without_a_site(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="letters web"):
         serve(tmp_path)

@@ -152,10 +152,13 @@ def serve(folder: str | os.PathLike[str], port: int = DEFAULT_PORT, host: str = 
 
     Raises:
         FileNotFoundError: ``folder`` holds no index.html.
-        OSError: the port is taken.
+        OSError: the port is taken (or not ours to take).
     """
     root = Path(folder)
     if not (root / "index.html").is_file():
         raise FileNotFoundError(f"no site in {root}: index.html not found; write one with: letters web {root}")
     handler = functools.partial(_Handler, directory=str(root))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as err:
+        raise OSError(f"cannot serve on {host}:{port}: {err.strerror or err}; choose another with --port") from None
