@@ -330,7 +330,7 @@ function areaTable(ssize, dsize) {
     const fs1 = d * scale;
     const fs2 = fs1 + scale;
     const cell = Math.min(scale, ssize - fs1);
-    let s2 = Math.min(Math.floor(fs2), ssize - 1);
+    const s2 = Math.min(Math.floor(fs2), ssize - 1);
     const s1 = Math.min(Math.ceil(fs1), s2);
     const taps = [];
     if (s1 - fs1 > 1e-3) taps.push([s1 - 1, f32((s1 - fs1) / cell)]);
