@@ -74,8 +74,10 @@ async function read(model, pixels) {
   timing.inference += done - prepared;
   const n = timing.letters;
   $("timing").textContent =
-    `${((timing.preprocess + timing.inference) / n).toFixed(1)} ms per letter ` +
-    `(preprocessing ${(timing.preprocess / n).toFixed(1)} ms, model ${(timing.inference / n).toFixed(1)} ms; mean of ${n})`;
+    timing.preprocess + timing.inference > 0
+      ? `${((timing.preprocess + timing.inference) / n).toFixed(1)} ms per letter ` +
+        `(preprocessing ${(timing.preprocess / n).toFixed(1)} ms, model ${(timing.inference / n).toFixed(1)} ms; mean of ${n})`
+      : `read ${n} letter${n > 1 ? "s" : ""}; no time measured: this browser's clock stood still (a virtual clock)`;
 }
 
 // Read at most one letter at a time; a request while busy is served once it is done.
