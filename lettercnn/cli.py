@@ -583,6 +583,38 @@ def camera_command(
                    snapshots=snapshots)  # fmt: skip
 
 
+@app.command("web")
+def web_command(
+    out: Annotated[Path, typer.Argument(help="The folder to write the site into (created; its files replaced).")],
+    model: Annotated[
+        Optional[Path], typer.Option(help=escape("An .onnx from `letters export` [default: the shipped model]."))
+    ] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve it on 127.0.0.1 (Python's http.server) until Ctrl-C.")
+    ] = False,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port --serve listens on (0: any free one).")] = 8000,
+) -> None:
+    """Write a static web page that runs the model in the browser (onnxruntime-web). No torch needed."""
+    from lettercnn import web
+
+    console = Console()
+    with user_errors(), console.status("writing the site ...") as status:
+        site = web.build_site(out, model, int8=int8, progress=lambda step: status.update(f"{step} ..."))
+    display.say(console, site.summary())
+    if not serve:
+        display.say(console, f"Serve it with: letters web {out} --serve  (or any static file server)")
+        return
+    with user_errors():
+        server = web.serve(out, port)
+        host, bound = server.server_address[:2]
+        display.say(console, f"Serving http://{host}:{bound}/ (self-test: /?selftest=1); Ctrl-C stops.")
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+
+
 def run() -> None:
     """The ``letters`` console script: run the app, then exit without tearing the interpreter down.
 

@@ -1,0 +1,142 @@
+"""The cases ``index.html?selftest=1`` checks the browser against, computed in Python.
+
+Two kinds, one per letter each (``2 * 26`` for an A-Z model):
+
+- ``tensor``: a canonical 32x32 glyph (uint8, base64) and onnxruntime's calibrated
+  probabilities for it (:meth:`Recognizer.probabilities`): the page normalises it
+  with the model's input spec and runs onnxruntime-web, so the two runtimes and the
+  calibration are compared on the same input.
+- ``drawn``: a PNG of a letter drawn in strokes (OpenCV's Hershey faces: black pen on
+  white, the page's own canvas), and what ``letters recognize`` reads in it
+  (:meth:`Recognizer.read_file`: its 32x32 glyph and all probabilities): the page
+  reads the PNG through its own JS preprocessing, so that is compared too.
+
+A case whose top two probabilities (or whose best and the "?" threshold) lie within
+:data:`MIN_MARGIN` is drawn again: a near tie says nothing about agreement, and
+float rounding between runtimes may flip it.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lettercnn import preprocess
+from lettercnn.fileio import write_bytes, write_json
+from lettercnn.runtime import Recognizer
+
+SEED = 16
+# Letters are drawn on a page this big (width, height): not square, so the crop and
+# the fit keep an aspect ratio; below the preprocessing's analysis size.
+PAGE = (200, 160)
+FACES = (
+    cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+)  # fmt: skip
+# Letter heights from small (upscaled into the 28-pixel box) to most of the page.
+SCALES = (0.8, 4.0)
+MIN_MARGIN = 0.02
+TRIES = 20
+# What the page must meet (README, issue 16): every answer equal, probabilities this close.
+MAX_ABS_DIFF = 1e-3
+
+
+def draw_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
+    """A letter drawn in pen strokes: black, anti-aliased, on a white uint8 page."""
+    width, height = PAGE
+    face = int(rng.choice(FACES))
+    scale = float(rng.uniform(*SCALES))
+    thickness = max(1, round(scale * rng.uniform(1.5, 3.5)))
+    (text_w, text_h), base = cv2.getTextSize(letter, face, scale, thickness)
+    x = int(rng.integers(4, max(5, width - text_w - 4)))
+    y = int(rng.integers(text_h + 4, max(text_h + 5, height - base - 4)))
+    page = np.full((height, width), 255, np.uint8)
+    cv2.putText(page, letter, (x, y), face, scale, 0, thickness, cv2.LINE_AA)
+    return page
+
+
+def _clear(recognizer: Recognizer, probabilities: np.ndarray) -> bool:
+    """No near tie: the top two apart, and the best away from the '?' threshold."""
+    second, best = np.sort(probabilities)[-2:]
+    return best - second >= MIN_MARGIN and abs(best - recognizer.min_confidence) >= MIN_MARGIN
+
+
+def _b64(glyph: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(glyph, np.uint8).tobytes()).decode("ascii")
+
+
+def _answer(recognizer: Recognizer, probabilities: np.ndarray) -> str:
+    return recognizer.decide(probabilities[None], top_k=1)[0].letter
+
+
+def tensor_cases(recognizer: Recognizer, rng: np.random.Generator) -> list[dict[str, object]]:
+    """One canonical glyph per label, with onnxruntime's probabilities and the answer."""
+    cases = []
+    for label in recognizer.labels:
+        for _ in range(TRIES):
+            glyph = recognizer.glyph(draw_letter(label[:1], rng))
+            probabilities = recognizer.probabilities(preprocess.normalize(glyph, recognizer.spec)[None])[0]
+            if glyph.any() and _clear(recognizer, probabilities):
+                break
+        cases.append(
+            {
+                "name": f"tensor-{label}",
+                "glyph": _b64(glyph),
+                "probabilities": [float(p) for p in probabilities],
+                "answer": _answer(recognizer, probabilities),
+            }
+        )
+    return cases
+
+
+def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) -> tuple[list[dict], dict[str, int]]:
+    """One drawn-letter PNG per label, with what ``letters recognize`` reads in it."""
+    cases, written = [], {}
+    everything = len(recognizer.labels)
+    for index, label in enumerate(recognizer.labels):
+        name = f"drawn-{index:02d}.png"
+        for _ in range(TRIES):
+            data = preprocess.encode_png(draw_letter(label[:1], rng))
+            write_bytes(folder / name, data)
+            result = recognizer.read_file(folder / name, top_k=everything)
+            (prediction,) = result.predictions
+            by_label = dict(prediction.top_k)
+            probabilities = np.array([by_label.get(lab, 0.0) for lab in recognizer.labels])
+            if _clear(recognizer, probabilities):  # a blank page has no probabilities: drawn again
+                break
+        written[name] = len(data)
+        cases.append(
+            {
+                "name": name.removesuffix(".png"),
+                "file": name,
+                "glyph": _b64(result.glyphs[0]),
+                "probabilities": [float(p) for p in probabilities],
+                "answer": prediction.letter,
+            }
+        )
+    return cases, written
+
+
+def write_cases(recognizer: Recognizer, folder: Path, seed: int = SEED) -> tuple[dict[str, int], tuple[int, int]]:
+    """Write ``cases.json`` and the drawn PNGs into ``folder``.
+
+    Returns:
+        The files written (name: bytes), and the counts of (tensor, drawn) cases.
+    """
+    rng = np.random.default_rng(seed)
+    tensor = tensor_cases(recognizer, rng)
+    drawn, written = drawn_cases(recognizer, rng, folder)
+    cases = {
+        "labels": recognizer.labels,
+        "max_abs_diff": MAX_ABS_DIFF,
+        "temperature": recognizer.temperature,
+        "min_confidence": recognizer.min_confidence,
+        "tensor": tensor,
+        "drawn": drawn,
+    }
+    write_json(folder / "cases.json", cases)
+    written["cases.json"] = (folder / "cases.json").stat().st_size
+    return written, (len(tensor), len(drawn))
