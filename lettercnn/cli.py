@@ -31,6 +31,7 @@ from lettercnn.errors import AccuracyDropError, LetterError, TrainingInterrupted
 from lettercnn.quantize import MAX_ACCURACY_DROP
 from lettercnn.runs import DEFAULT_RUN, default_checkpoint
 from lettercnn.runtime import DEFAULT_TOP_K, EVAL_BATCH, FileResult, Recognizer, choose_model
+from lettercnn.threads import apply_threads
 from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
 
 EXIT_ERROR = 1
@@ -161,6 +162,14 @@ def _option(help_text: str, *names: str, default: object = None) -> Any:
     return typer.Option(*names, help=escape(help_text), show_default=False)  # escape: "[...]" is not markup
 
 
+# --threads of every command that computes with torch (issue 14: a busy core made the
+# default of one thread per core 5x slower than one thread).
+Threads = Annotated[
+    Optional[int],
+    _option("Torch threads; fewer if other programs keep cores busy.", default="$OMP_NUM_THREADS, else usable cores"),
+]
+
+
 def _given(**options: Any) -> dict[str, Any]:
     """The options the user gave (None means: not given, the library's default applies)."""
     return {key: value for key, value in options.items() if value is not None}
@@ -189,6 +198,7 @@ def train_command(
     negatives: Annotated[
         Optional[float], _option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
+    threads: Threads = None,
 ) -> None:
     """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots)."""
     given = _given(
@@ -198,6 +208,7 @@ def train_command(
     )  # fmt: skip
     console = Console()
     with user_errors(needs_training="letters train"):
+        apply_threads(threads)
         config = TrainConfig(**given) if resume is None else resume_config(resume, **given)
         from lettercnn.training.loop import fit
 
@@ -219,9 +230,11 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = EVAL_BATCH,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+    threads: Threads = None,
 ) -> None:
     """Score a checkpoint on labelled letter images: accuracy, per-letter accuracy, confusions."""
     with user_errors(needs_training="letters eval"):
+        apply_threads(threads)
         from lettercnn.training.evaluate import evaluate_checkpoint
 
         file = default_checkpoint(checkpoint)
@@ -246,10 +259,12 @@ def experiments_command(
         ),
     ] = None,
     resume: Annotated[Optional[Path], _option("Finish a stopped experiments folder.")] = None,
+    threads: Threads = None,
 ) -> None:
     """Train (a) no BatchNorm, (b) BatchNorm, (c) BatchNorm + dropout 0.3, and compare them."""
     console = Console()
     with user_errors(needs_training="letters experiments"), display.TrainDisplay(console) as shown:
+        apply_threads(threads)
         from lettercnn.experiments import run_experiments
 
         base = TrainConfig(**_given(data=data, epochs=epochs, per_letter=per_letter, seed=seed, device=device))
@@ -340,6 +355,7 @@ def export_command(
         float,
         typer.Option(min=0.5, max=1.0, help="The chosen threshold answers this share of validation letters."),
     ] = export.MIN_COVERAGE,
+    threads: Threads = None,
 ) -> None:
     """Export a trained model to ONNX: plain Conv graph, metadata, checker, parity, calibration."""
     console = Console()
@@ -349,6 +365,7 @@ def export_command(
     ):
         if calib is not None and not int8:
             raise ValueError("--calib calibrates the int8 model; add --int8")
+        apply_threads(threads)
         file = default_checkpoint(checkpoint)
         target = out if out is not None else (file if file.is_dir() else file.parent) / "letters.onnx"
         if min_confidence is not None and not calibrate:
@@ -396,10 +413,12 @@ def report_command(
         int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
     ] = report.DEFAULT_TSNE_SAMPLES,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+    threads: Threads = None,
 ) -> None:
     """Look inside a model: kernels, feature maps, t-SNE, entropy in nats, curves; one offline HTML page."""
     console = Console()
     with user_errors(needs_training="letters report"), display.step_bars(console) as progress:
+        apply_threads(threads)
         result = report.build_report(
             default_checkpoint(checkpoint), data=data, out=out, image_index=image_index, entropy_index=entropy_index,
             tsne_samples=tsne_samples, device=device, progress=progress,

@@ -43,6 +43,7 @@ from lettercnn.runs import (
     write_history,
 )
 from lettercnn.runtime import EVAL_BATCH
+from lettercnn.threads import SlowdownWatch
 from lettercnn.training.config import TrainConfig, default_run_name, resumed_config
 from lettercnn.training.evaluate import EvalResult, evaluate, resolve_device
 from lettercnn.training.plots import save_confusion_plot, save_loss_plot
@@ -68,10 +69,16 @@ class RunInfo:
     sizes: dict[str, int]
     start_epoch: int
     epochs: int
+    threads: int
 
 
 def _ignore(*_args: Any) -> None:
     """The default callback: do nothing."""
+
+
+def _log_warning(message: str) -> None:
+    """The default warning callback: a logged warning."""
+    log.warning("%s", message)
 
 
 @dataclasses.dataclass
@@ -85,6 +92,8 @@ class Callbacks:
         on_batch: ``(loss, acc, images_per_s)`` after each training batch: running
             means over the epoch so far.
         on_epoch_end: ``(record)`` after each epoch, once its checkpoints are written.
+        on_warning: ``(message)`` for something the user should know mid-run, e.g.
+            an epoch far slower than the first (:class:`lettercnn.threads.SlowdownWatch`).
     """
 
     on_data_progress: Callable[[int, int], None] = _ignore
@@ -92,6 +101,7 @@ class Callbacks:
     on_epoch_start: Callable[[int, int, int], None] = _ignore
     on_batch: Callable[[float, float, float], None] = _ignore
     on_epoch_end: Callable[[EpochRecord], None] = _ignore
+    on_warning: Callable[[str], None] = _log_warning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,6 +303,7 @@ class _Trainer:
         self.saved_epoch = 0  # the epoch last.pt holds
         self.best_epoch = 0
         self.best_val_acc = -1.0
+        self.slowdown = SlowdownWatch(torch.get_num_threads())
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continue from a ``last.pt`` payload: weights, optimizer, schedule, history, RNG."""
@@ -308,7 +319,10 @@ class _Trainer:
     def run(self) -> RunResult:
         """Train the remaining epochs, then score best.pt on the test split."""
         sizes = self.splits.sizes()
-        info = RunInfo(self.run_dir, self.device, self.splits.source, sizes, self.saved_epoch, self.config.epochs)
+        info = RunInfo(
+            self.run_dir, self.device, self.splits.source, sizes, self.saved_epoch, self.config.epochs,
+            torch.get_num_threads(),
+        )  # fmt: skip
         self.callbacks.on_start(info)
         try:
             for epoch in range(self.saved_epoch + 1, self.config.epochs + 1):
@@ -333,6 +347,9 @@ class _Trainer:
         write_history(self.run_dir, self.history)
         save_loss_plot(self.history, self.run_dir / LOSS_PLOT)
         self.callbacks.on_epoch_end(record)
+        warning = self.slowdown.update(epoch, images_per_s)
+        if warning is not None:
+            self.callbacks.on_warning(warning)
 
     def _train_epoch(self, epoch: int) -> tuple[float, float, float, float]:
         """One pass over the training split; returns (loss, acc, images/s, last lr)."""
