@@ -105,7 +105,8 @@ def user_errors(needs_training: str | None = None) -> Iterator[None]:
         kept = f"last.pt keeps {stop.epochs_done}/{stop.epochs} finished epochs"
         if not stop.epochs_done:
             kept = "no epoch had finished"
-        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}", err=True)
+        nproc = f" --nproc {stop.world_size}" if stop.world_size > 1 else ""
+        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}{nproc}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
@@ -137,6 +138,64 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def rank_errors(world: Any) -> Iterator[None]:
+    """The error boundary's part in one process of a distributed run: one line for the whole run.
+
+    The process where something went wrong says so (``Error: rank R of N: ...``, also
+    left for torch's launcher); the others, stopped because it went (gloo's closed
+    connection, the launcher's SIGTERM), exit without a word. Ctrl-C reaches every
+    process: rank 0 alone prints the usual line. One process: :func:`terminate_as_interrupt`.
+
+    Args:
+        world: this process's :class:`lettercnn.training.distributed.World`.
+    """
+    if not world.active:
+        with terminate_as_interrupt():
+            yield
+        return
+    from lettercnn.training import distributed
+
+    terminated: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except KeyboardInterrupt:  # TrainingInterrupted too
+        if world.main and not terminated:
+            raise
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except USER_ERRORS as error:
+        message = f"{world}: {error}"
+        distributed.record_error(message)
+        print_error(message)
+        raise typer.Exit(EXIT_ERROR) from None
+    except RuntimeError as error:
+        if not distributed.is_peer_gone(error):
+            raise
+        raise typer.Exit(distributed.EXIT_PEER_GONE) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _command_args(ctx: typer.Context, leave_out: tuple[str, ...]) -> list[str]:
+    """The options a command was given, as arguments again (for the processes it launches)."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or param.name in leave_out or param.param_type_name != "option":
+            continue
+        if param.is_flag:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
 
 
 def _show_version(value: bool) -> None:
@@ -177,6 +236,7 @@ def _given(**options: Any) -> dict[str, Any]:
 
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     data: Annotated[Optional[Path], _option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
     per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
     epochs: Annotated[Optional[int], _option("Passes over the training set.", default=TRAIN.epochs)] = None,
@@ -199,8 +259,15 @@ def train_command(
         Optional[float], _option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
     threads: Threads = None,
+    nproc: Annotated[
+        Optional[int], _option("Train in N processes here, through torch's launcher (README: Training at scale).")
+    ] = None,
 ) -> None:
-    """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots)."""
+    """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots).
+
+    Under torchrun each process runs this same command; --nproc starts torchrun's
+    launcher on this machine.
+    """
     given = _given(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
@@ -208,13 +275,26 @@ def train_command(
     )  # fmt: skip
     console = Console()
     with user_errors(needs_training="letters train"):
-        apply_threads(threads)
         config = TrainConfig(**given) if resume is None else resume_config(resume, **given)
+        if nproc is not None:
+            from lettercnn.training.launch import launch_run
+
+            status = launch_run(_command_args(ctx, ("nproc", "threads")), config, resume, nproc, threads)
+            if status:
+                raise typer.Exit(status)
+            return
+        from lettercnn.training import distributed
+
+        world = distributed.world_from_env()
+        apply_threads(threads)
         from lettercnn.training.loop import fit
 
-        with display.TrainDisplay(console) as shown, terminate_as_interrupt():
+        shown_on = console if world.main else Console(quiet=True)
+        with rank_errors(world), display.TrainDisplay(shown_on) as shown:
             result = fit(config, resume=resume, callbacks=shown.callbacks)
-    display.print_run(console, result)
+            distributed.leave()
+    if world.main:
+        display.print_run(console, result)
 
 
 @app.command("eval")

@@ -113,7 +113,10 @@ class TrainDisplay:
         sizes = ", ".join(f"{size} {split}" for split, size in info.sizes.items())
         say(self.console, f"Data: {info.data_source} ({sizes})")
         resumed = f", resuming after epoch {info.start_epoch}/{info.epochs}" if info.start_epoch else ""
-        threads = f" ({info.threads} thread{'s' if info.threads != 1 else ''})" if info.device == "cpu" else ""
+        threads = f"{info.threads} thread{'s' if info.threads != 1 else ''}" if info.device == "cpu" else ""
+        if info.processes > 1:
+            threads = f"{info.processes} processes" + (f" x {threads}" if threads else "")
+        threads = f" ({threads})" if threads else ""
         say(self.console, f"Run: {info.run_dir} on {info.device}{threads}{resumed}")
 
     def _epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
