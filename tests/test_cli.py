@@ -751,3 +751,29 @@ def test_training_warns_once_when_an_epoch_slows_far_below_the_first(
     assert result.exit_code == 0, result.output
     assert result.output.count("Warning: epoch 2 trained at 50 images/s, 25% of the first") == 1
     assert result.output.count("--threads 1") == 1
+
+
+def test_train_nproc_hands_every_process_the_options_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lettercnn.training import launch
+
+    launched: list[tuple[list[str], int, int]] = []
+
+    def record(args: list[str], nproc: int, threads: int) -> int:
+        launched.append((list(args), nproc, threads))
+        return 0
+
+    monkeypatch.setattr(launch, "launch_train", record)
+    args = ["train", "--per-letter", "10", "--no-batch-norm", "--runs-dir", str(tmp_path), "--nproc", "2"]
+    result = runner.invoke(app, [*args, "--threads", "3"])
+    assert result.exit_code == 0, result.output
+    assert launched == [(["--per-letter", "10", "--no-batch-norm", "--runs-dir", str(tmp_path)], 2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--nproc", "0"], "--nproc must be at least 1, got 0"),
+     (["--nproc", "3"], "--batch-size 64 is the global batch and must split evenly over 3 processes"),
+     (["--nproc", "2", "--threads", "0"], "--threads must be at least 1, got 0")],
+)  # fmt: skip
+def test_train_nproc_checks_what_every_process_would_refuse_in_one_line(args: list[str], needle: str) -> None:
+    assert_clean_error(runner.invoke(app, ["train", *args]), 1, needle)
