@@ -31,6 +31,7 @@ from lettercnn.errors import AccuracyDropError, LetterError, TrainingInterrupted
 from lettercnn.quantize import MAX_ACCURACY_DROP
 from lettercnn.runs import DEFAULT_RUN, default_checkpoint
 from lettercnn.runtime import DEFAULT_TOP_K, EVAL_BATCH, FileResult, Recognizer, choose_model
+from lettercnn.threads import apply_threads
 from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
 
 EXIT_ERROR = 1
@@ -104,7 +105,8 @@ def user_errors(needs_training: str | None = None) -> Iterator[None]:
         kept = f"last.pt keeps {stop.epochs_done}/{stop.epochs} finished epochs"
         if not stop.epochs_done:
             kept = "no epoch had finished"
-        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}", err=True)
+        nproc = f" --nproc {stop.world_size}" if stop.world_size > 1 else ""
+        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}{nproc}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
@@ -138,6 +140,64 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def rank_errors(world: Any) -> Iterator[None]:
+    """The error boundary's part in one process of a distributed run: one line for the whole run.
+
+    The process where something went wrong says so (``Error: rank R of N: ...``, also
+    left for torch's launcher); the others, stopped because it went (gloo's closed
+    connection, the launcher's SIGTERM), exit without a word. Ctrl-C reaches every
+    process: rank 0 alone prints the usual line. One process: :func:`terminate_as_interrupt`.
+
+    Args:
+        world: this process's :class:`lettercnn.training.distributed.World`.
+    """
+    if not world.active:
+        with terminate_as_interrupt():
+            yield
+        return
+    from lettercnn.training import distributed
+
+    terminated: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except KeyboardInterrupt:  # TrainingInterrupted too
+        if world.main and not terminated:
+            raise
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except USER_ERRORS as error:
+        message = f"{world}: {error}"
+        distributed.record_error(message)
+        print_error(message)
+        raise typer.Exit(EXIT_ERROR) from None
+    except RuntimeError as error:
+        if not distributed.is_peer_gone(error):
+            raise
+        raise typer.Exit(distributed.EXIT_PEER_GONE) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _command_args(ctx: typer.Context, leave_out: tuple[str, ...]) -> list[str]:
+    """The options a command was given, as arguments again (for the processes it launches)."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or param.name in leave_out or param.param_type_name != "option":
+            continue
+        if param.is_flag:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
 def _show_version(value: bool) -> None:
     """``--version``: print the version and stop."""
     if value:
@@ -161,6 +221,14 @@ def _option(help_text: str, *names: str, default: object = None) -> Any:
     return typer.Option(*names, help=escape(help_text), show_default=False)  # escape: "[...]" is not markup
 
 
+# --threads of every command that computes with torch (issue 14: a busy core made the
+# default of one thread per core 5x slower than one thread).
+Threads = Annotated[
+    Optional[int],
+    _option("Torch threads; fewer if other programs keep cores busy.", default="$OMP_NUM_THREADS, else usable cores"),
+]
+
+
 def _given(**options: Any) -> dict[str, Any]:
     """The options the user gave (None means: not given, the library's default applies)."""
     return {key: value for key, value in options.items() if value is not None}
@@ -168,6 +236,7 @@ def _given(**options: Any) -> dict[str, Any]:
 
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     data: Annotated[Optional[Path], _option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
     per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
     epochs: Annotated[Optional[int], _option("Passes over the training set.", default=TRAIN.epochs)] = None,
@@ -189,8 +258,16 @@ def train_command(
     negatives: Annotated[
         Optional[float], _option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
+    threads: Threads = None,
+    nproc: Annotated[
+        Optional[int], _option("Train in N processes here, through torch's launcher (README: Training at scale).")
+    ] = None,
 ) -> None:
-    """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots)."""
+    """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots).
+
+    Under torchrun each process runs this same command; --nproc starts torchrun's
+    launcher on this machine.
+    """
     given = _given(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
@@ -199,11 +276,25 @@ def train_command(
     console = Console()
     with user_errors(needs_training="letters train"):
         config = TrainConfig(**given) if resume is None else resume_config(resume, **given)
+        if nproc is not None:
+            from lettercnn.training.launch import launch_run
+
+            status = launch_run(_command_args(ctx, ("nproc", "threads")), config, resume, nproc, threads)
+            if status:
+                raise typer.Exit(status)
+            return
+        from lettercnn.training import distributed
+
+        world = distributed.world_from_env()
+        apply_threads(threads)
         from lettercnn.training.loop import fit
 
-        with display.TrainDisplay(console) as shown, terminate_as_interrupt():
+        shown_on = console if world.main else Console(quiet=True)
+        with rank_errors(world), display.TrainDisplay(shown_on) as shown:
             result = fit(config, resume=resume, callbacks=shown.callbacks)
-    display.print_run(console, result)
+            distributed.leave()
+    if world.main:
+        display.print_run(console, result)
 
 
 @app.command("eval")
@@ -219,9 +310,11 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = EVAL_BATCH,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+    threads: Threads = None,
 ) -> None:
     """Score a checkpoint on labelled letter images: accuracy, per-letter accuracy, confusions."""
     with user_errors(needs_training="letters eval"):
+        apply_threads(threads)
         from lettercnn.training.evaluate import evaluate_checkpoint
 
         file = default_checkpoint(checkpoint)
@@ -246,10 +339,12 @@ def experiments_command(
         ),
     ] = None,
     resume: Annotated[Optional[Path], _option("Finish a stopped experiments folder.")] = None,
+    threads: Threads = None,
 ) -> None:
     """Train (a) no BatchNorm, (b) BatchNorm, (c) BatchNorm + dropout 0.3, and compare them."""
     console = Console()
     with user_errors(needs_training="letters experiments"), display.TrainDisplay(console) as shown:
+        apply_threads(threads)
         from lettercnn.experiments import run_experiments
 
         base = TrainConfig(**_given(data=data, epochs=epochs, per_letter=per_letter, seed=seed, device=device))
@@ -340,6 +435,7 @@ def export_command(
         float,
         typer.Option(min=0.5, max=1.0, help="The chosen threshold answers this share of validation letters."),
     ] = export.MIN_COVERAGE,
+    threads: Threads = None,
 ) -> None:
     """Export a trained model to ONNX: plain Conv graph, metadata, checker, parity, calibration."""
     console = Console()
@@ -349,6 +445,7 @@ def export_command(
     ):
         if calib is not None and not int8:
             raise ValueError("--calib calibrates the int8 model; add --int8")
+        apply_threads(threads)
         file = default_checkpoint(checkpoint)
         target = out if out is not None else (file if file.is_dir() else file.parent) / "letters.onnx"
         if min_confidence is not None and not calibrate:
@@ -396,10 +493,12 @@ def report_command(
         int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
     ] = report.DEFAULT_TSNE_SAMPLES,
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+    threads: Threads = None,
 ) -> None:
     """Look inside a model: kernels, feature maps, t-SNE, entropy in nats, curves; one offline HTML page."""
     console = Console()
     with user_errors(needs_training="letters report"), display.step_bars(console) as progress:
+        apply_threads(threads)
         result = report.build_report(
             default_checkpoint(checkpoint), data=data, out=out, image_index=image_index, entropy_index=entropy_index,
             tsne_samples=tsne_samples, device=device, progress=progress,

@@ -77,6 +77,7 @@ class TrainDisplay:
             on_epoch_start=self._epoch_start,
             on_batch=self._batch,
             on_epoch_end=self._epoch_end,
+            on_warning=self._warning,
         )
 
     def __enter__(self) -> TrainDisplay:
@@ -112,7 +113,11 @@ class TrainDisplay:
         sizes = ", ".join(f"{size} {split}" for split, size in info.sizes.items())
         say(self.console, f"Data: {info.data_source} ({sizes})")
         resumed = f", resuming after epoch {info.start_epoch}/{info.epochs}" if info.start_epoch else ""
-        say(self.console, f"Run: {info.run_dir} on {info.device}{resumed}")
+        threads = f"{info.threads} thread{'s' if info.threads != 1 else ''}" if info.device == "cpu" else ""
+        if info.processes > 1:
+            threads = f"{info.processes} processes" + (f" x {threads}" if threads else "")
+        threads = f" ({threads})" if threads else ""
+        say(self.console, f"Run: {info.run_dir} on {info.device}{threads}{resumed}")
 
     def _epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         self._new_task(f"epoch {epoch}/{epochs}", batches)
@@ -130,6 +135,9 @@ class TrainDisplay:
             f"  val loss {record.val_loss:.3f} acc {record.val_acc:.1%}  lr {record.lr:.1e}"
             f"  {record.images_per_s:.0f} img/s  {record.seconds:.0f}s",
         )
+
+    def _warning(self, message: str) -> None:
+        self.console.print(f"Warning: {message}", style="yellow", highlight=False, soft_wrap=True, markup=False)
 
 
 def _read_as(result: EvalResult, letter: str) -> str:

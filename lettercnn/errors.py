@@ -162,10 +162,12 @@ class TrainingInterrupted(KeyboardInterrupt):
         run_dir: the run folder, to pass to ``fit(resume=...)``.
         epochs_done: finished epochs kept in ``last.pt``.
         epochs: the epochs the run is configured for.
+        world_size: the processes it trained in (it resumes in as many).
     """
 
-    def __init__(self, run_dir: Path, epochs_done: int, epochs: int) -> None:
+    def __init__(self, run_dir: Path, epochs_done: int, epochs: int, world_size: int = 1) -> None:
         super().__init__(f"training interrupted: {run_dir} keeps {epochs_done}/{epochs} finished epochs")
         self.run_dir = run_dir
         self.epochs_done = epochs_done
         self.epochs = epochs
+        self.world_size = world_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -709,3 +710,70 @@ def test_without_a_loadable_onnxruntime_recognize_and_camera_are_one_error_line(
         "Error: onnxruntime cannot load libgomp.so.1, a system library it needs; "
         "install it with: sudo apt install libgomp1 (Debian, Ubuntu, Raspberry Pi OS)"
     ]
+
+
+@pytest.fixture
+def torch_threads_restored() -> Iterator[None]:
+    """Give torch its thread count back after a command that changes it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("torch_threads_restored")
+def test_train_runs_with_the_threads_given(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", *TINY_TRAIN, "--runs-dir", str(tmp_path), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "on cpu (1 thread)" in result.output
+    assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("command", [["train"], ["eval", "--data", "."], ["export"], ["report"], ["experiments"]])
+def test_every_torch_command_refuses_threads_below_one_in_one_line(command: list[str]) -> None:
+    assert_clean_error(runner.invoke(app, [*command, "--threads", "0"]), 1, "--threads must be at least 1, got 0")
+
+
+@pytest.mark.usefixtures("torch_threads_restored")
+def test_training_warns_once_when_an_epoch_slows_far_below_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    speeds = iter([200.0, 50.0, 40.0])
+    original = loop._Trainer._train_epoch
+
+    def crowded_out(self: loop._Trainer, epoch: int) -> tuple[float, float, float, float]:
+        loss, acc, _speed, lr = original(self, epoch)
+        return loss, acc, next(speeds), lr
+
+    monkeypatch.setattr(loop._Trainer, "_train_epoch", crowded_out)
+    result = runner.invoke(
+        app, ["train", *TINY_TRAIN[:2], "--epochs", "3", "--runs-dir", str(tmp_path), "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Warning: epoch 2 trained at 50 images/s, 25% of the first") == 1
+    assert result.output.count("--threads 1") == 1
+
+
+def test_train_nproc_hands_every_process_the_options_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lettercnn.training import launch
+
+    launched: list[tuple[list[str], int, int]] = []
+
+    def record(args: list[str], nproc: int, threads: int) -> int:
+        launched.append((list(args), nproc, threads))
+        return 0
+
+    monkeypatch.setattr(launch, "launch_train", record)
+    args = ["train", "--per-letter", "10", "--no-batch-norm", "--runs-dir", str(tmp_path), "--nproc", "2"]
+    result = runner.invoke(app, [*args, "--threads", "3"])
+    assert result.exit_code == 0, result.output
+    assert launched == [(["--per-letter", "10", "--no-batch-norm", "--runs-dir", str(tmp_path)], 2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--nproc", "0"], "--nproc must be at least 1, got 0"),
+     (["--nproc", "3"], "--batch-size 64 is the global batch and must split evenly over 3 processes"),
+     (["--nproc", "2", "--threads", "0"], "--threads must be at least 1, got 0")],
+)  # fmt: skip
+def test_train_nproc_checks_what_every_process_would_refuse_in_one_line(args: list[str], needle: str) -> None:
+    assert_clean_error(runner.invoke(app, ["train", *args]), 1, needle)

@@ -28,8 +28,9 @@ DEVICES: tuple[str, ...] = get_args(Device)
 DEFAULT_WEIGHT_DECAY: dict[str, float] = {"adam": 1e-2, "sgd": 5e-4}
 # Settings a resumed run may change: they change how the run computes, not what.
 RESUME_OVERRIDES = ("device", "workers")
-# Settings that a resumed run takes from its folder rather than from the config.
-RESUME_IGNORED = ("name", "runs_dir")
+# Settings that a resumed run takes from its folder rather than from the config
+# (world_size must match the processes it resumes in: lettercnn.training.distributed).
+RESUME_IGNORED = ("name", "runs_dir", "world_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,9 @@ class TrainConfig:
     negatives: float = 0.15
     # Weight of the non-letters' loss term; 0.5 as in Hendrycks et al. (2019).
     outlier_weight: float = 0.5
+    # Processes the run trains in (torchrun, `letters train --nproc`): set by the run, not
+    # chosen here. batch_size stays the global batch; BatchNorm statistics depend on it.
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         for field in ("data", "runs_dir", "fonts_dir"):
@@ -117,7 +121,12 @@ def _check_config(config: TrainConfig) -> None:
         raise ValueError(f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if config.device not in DEVICES:
         raise ValueError(f"unknown device {config.device!r}; choose one of {', '.join(DEVICES)}")
-    positive = {"epochs": config.epochs, "batch_size": config.batch_size, "per_letter": config.per_letter}
+    positive = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "per_letter": config.per_letter,
+        "world_size": config.world_size,
+    }
     for field, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")

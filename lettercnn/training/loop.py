@@ -1,5 +1,8 @@
 """Training: fit a LetterCNN and keep the run in its own folder (see :mod:`lettercnn.runs`).
 
+Under torchrun (or ``letters train --nproc N``) the same run trains in N processes with
+DistributedDataParallel; :mod:`lettercnn.training.distributed` says what each one does.
+
 ``last.pt`` is written at the end of every epoch (and once before the first), so a
 Ctrl-C never needs to write anything: the run keeps the last *finished* epoch, and the
 half-done one is dropped, because a mid-epoch state could not resume exactly.
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from lettercnn import __version__, data
 from lettercnn.data import Splits
@@ -43,7 +46,10 @@ from lettercnn.runs import (
     write_history,
 )
 from lettercnn.runtime import EVAL_BATCH
-from lettercnn.training.config import TrainConfig, default_run_name, resumed_config
+from lettercnn.threads import SlowdownWatch
+from lettercnn.training import distributed
+from lettercnn.training.config import TrainConfig, default_run_name, resume_config, resumed_config
+from lettercnn.training.distributed import World
 from lettercnn.training.evaluate import EvalResult, evaluate, resolve_device
 from lettercnn.training.plots import save_confusion_plot, save_loss_plot
 
@@ -68,10 +74,17 @@ class RunInfo:
     sizes: dict[str, int]
     start_epoch: int
     epochs: int
+    threads: int
+    processes: int = 1
 
 
 def _ignore(*_args: Any) -> None:
     """The default callback: do nothing."""
+
+
+def _log_warning(message: str) -> None:
+    """The default warning callback: a logged warning."""
+    log.warning("%s", message)
 
 
 @dataclasses.dataclass
@@ -85,6 +98,8 @@ class Callbacks:
         on_batch: ``(loss, acc, images_per_s)`` after each training batch: running
             means over the epoch so far.
         on_epoch_end: ``(record)`` after each epoch, once its checkpoints are written.
+        on_warning: ``(message)`` for something the user should know mid-run, e.g.
+            an epoch far slower than the first (:class:`lettercnn.threads.SlowdownWatch`).
     """
 
     on_data_progress: Callable[[int, int], None] = _ignore
@@ -92,6 +107,7 @@ class Callbacks:
     on_epoch_start: Callable[[int, int, int], None] = _ignore
     on_batch: Callable[[float, float, float], None] = _ignore
     on_epoch_end: Callable[[EpochRecord], None] = _ignore
+    on_warning: Callable[[str], None] = _log_warning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,25 +173,41 @@ def fit(
         TrainingInterrupted: Ctrl-C; ``last.pt`` keeps the last finished epoch.
     """
     callbacks = callbacks or Callbacks()
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        run_dir, state = _load_resume_state(resume)
-        saved = TrainConfig.from_dict(state[TRAIN_CONFIG])
-        config = resumed_config(saved, config.to_dict() if config else {}, run_dir)
-    config = config or TrainConfig()
+    if config is None:
+        config = TrainConfig() if resume is None else resume_config(resume)
     device = resolve_device(config.device)
+    world = distributed.join(device)
     seed_everything(config.seed)
-    splits = _load_splits(config, callbacks.on_data_progress)
-    if resume is None:
-        run_dir = make_run_dir(config.runs_dir, config.name or default_run_name(config))
-        config = dataclasses.replace(config, name=run_dir.name)
-        write_json(run_dir / CONFIG_FILE, config.to_dict())
-    trainer = _Trainer(config, run_dir, splits, device, callbacks)
+    given = config
+    run_dir, config, splits, state = distributed.from_main(
+        world, lambda: _prepare(given, resume, world, callbacks.on_data_progress)
+    )
+    trainer = _Trainer(config, run_dir, splits, device, callbacks, world)
     if state is None:
         trainer.save_last()
     else:
         trainer.restore(state)
     return trainer.run()
+
+
+def _prepare(
+    config: TrainConfig, resume: str | os.PathLike[str] | None, world: World, progress: Callable[[int, int], None]
+) -> tuple[Path, TrainConfig, Splits, dict[str, Any] | None]:
+    """What rank 0 (or the only process) sets up: the run folder, its config, the data and the resumed state."""
+    state: dict[str, Any] | None = None
+    if resume is not None:
+        run_dir, state = _load_resume_state(resume)
+        saved = TrainConfig.from_dict(state[TRAIN_CONFIG])
+        distributed.check_world_size(run_dir, saved.world_size, world)
+        config = resumed_config(saved, config.to_dict(), run_dir)
+    else:
+        config = dataclasses.replace(config, world_size=world.size)
+    splits = _load_splits(config, progress)
+    if resume is None:
+        run_dir = make_run_dir(config.runs_dir, config.name or default_run_name(config))
+        config = dataclasses.replace(config, name=run_dir.name)
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
+    return run_dir, config, splits, state
 
 
 def _load_resume_state(run: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
@@ -224,15 +256,23 @@ def _load_splits(config: TrainConfig, progress: Callable[[int, int], None]) -> S
 
 
 def _loaders(
-    splits: Splits, config: TrainConfig, device: str, generator: torch.Generator
+    splits: Splits, config: TrainConfig, device: str, generator: torch.Generator, world: World
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """Train (shuffled by ``generator``, so a resume replays the same order), val and test loaders."""
+    """Train, val and test loaders.
+
+    The training order is drawn from ``generator`` (one process) or from the seed and
+    the epoch (DistributedSampler, each process its share), so a resume replays it.
+    """
     common: dict[str, Any] = {"num_workers": config.workers, "pin_memory": device == "cuda"}
+    batch_size = distributed.per_rank_batch(config.batch_size, world)
+    if world.active:
+        sampler = DistributedSampler(splits.train, world.size, world.rank, shuffle=True, seed=config.seed)
+        shuffled: dict[str, Any] = {"sampler": sampler}
+    else:
+        shuffled = {"shuffle": True, "generator": generator}
     # Dropping a ragged last batch keeps BatchNorm away from a batch of one image.
-    drop_last = len(splits.train) > config.batch_size
-    train = DataLoader(
-        splits.train, batch_size=config.batch_size, shuffle=True, drop_last=drop_last, generator=generator, **common
-    )
+    drop_last = math.ceil(len(splits.train) / world.size) > batch_size
+    train = DataLoader(splits.train, batch_size=batch_size, drop_last=drop_last, **shuffled, **common)
     val = DataLoader(splits.val, batch_size=EVAL_BATCH, **common)
     test = DataLoader(splits.test, batch_size=EVAL_BATCH, **common)
     return train, val, test
@@ -274,11 +314,19 @@ def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None
 class _Trainer:
     """One session of a run: model, optimizer, schedule and loaders, and the files they write."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, splits: Splits, device: str, callbacks: Callbacks) -> None:
+    def __init__(
+        self, config: TrainConfig, run_dir: Path, splits: Splits, device: str, callbacks: Callbacks, world: World
+    ) -> None:
         self.config, self.run_dir, self.splits, self.device, self.callbacks = config, run_dir, splits, device, callbacks
+        self.world = world
+        if not world.main:
+            self.callbacks = Callbacks()  # rank 0 alone reports
         self.model = LetterCNN(batch_norm=config.batch_norm, dropout=config.dropout).to(device)
+        self.net = distributed.wrap(self.model, device, world)  # what trains; self.model is what is saved
+        self.model = getattr(self.net, "module", self.net)  # SyncBatchNorm on CUDA replaces the BN layers
+        self.fail_check = distributed.failure_hook(world)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.train_loader, self.val_loader, self.test_loader = _loaders(splits, config, device, self.generator)
+        self.train_loader, self.val_loader, self.test_loader = _loaders(splits, config, device, self.generator, world)
         self.optimizer = _make_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer,
@@ -293,6 +341,7 @@ class _Trainer:
         self.saved_epoch = 0  # the epoch last.pt holds
         self.best_epoch = 0
         self.best_val_acc = -1.0
+        self.slowdown = SlowdownWatch(torch.get_num_threads())
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continue from a ``last.pt`` payload: weights, optimizer, schedule, history, RNG."""
@@ -308,14 +357,25 @@ class _Trainer:
     def run(self) -> RunResult:
         """Train the remaining epochs, then score best.pt on the test split."""
         sizes = self.splits.sizes()
-        info = RunInfo(self.run_dir, self.device, self.splits.source, sizes, self.saved_epoch, self.config.epochs)
+        if not self.world.main:
+            return self._follow()
+        info = RunInfo(
+            self.run_dir, self.device, self.splits.source, sizes, self.saved_epoch, self.config.epochs,
+            torch.get_num_threads(), self.world.size,
+        )  # fmt: skip
         self.callbacks.on_start(info)
         try:
             for epoch in range(self.saved_epoch + 1, self.config.epochs + 1):
                 self._epoch(epoch)
-            return self._finish()
+            return distributed.from_main(self.world, self._finish)
         except KeyboardInterrupt:
-            raise TrainingInterrupted(self.run_dir, self.saved_epoch, self.config.epochs) from None
+            raise TrainingInterrupted(self.run_dir, self.saved_epoch, self.config.epochs, self.world.size) from None
+
+    def _follow(self) -> RunResult:
+        """A rank other than 0: train its share of every epoch; rank 0 evaluates, writes and sends the result."""
+        for epoch in range(self.saved_epoch + 1, self.config.epochs + 1):
+            self._train_epoch(epoch)
+        return distributed.from_main(self.world, self._finish)
 
     def _epoch(self, epoch: int) -> None:
         """Train one epoch, validate, write checkpoints, history and the loss plot."""
@@ -333,16 +393,22 @@ class _Trainer:
         write_history(self.run_dir, self.history)
         save_loss_plot(self.history, self.run_dir / LOSS_PLOT)
         self.callbacks.on_epoch_end(record)
+        warning = self.slowdown.update(epoch, images_per_s)
+        if warning is not None:
+            self.callbacks.on_warning(warning)
 
     def _train_epoch(self, epoch: int) -> tuple[float, float, float, float]:
         """One pass over the training split; returns (loss, acc, images/s, last lr)."""
-        self.model.train()
+        self.net.train()
+        if isinstance(self.train_loader.sampler, DistributedSampler):
+            self.train_loader.sampler.set_epoch(epoch)  # a new order every epoch, the same on every rank
         loss_sum, correct, seen, lettered, lr = 0.0, 0, 0, 0, self.config.lr
         started = time.perf_counter()
         for batch, (images, labels) in enumerate(self.train_loader, start=1):
-            images = images.to(self.device, non_blocking=True)  # (b, 1, 32, 32)
+            self.fail_check(self.scheduler.last_epoch + 1)  # test-only; see distributed.failure_hook
+            images = images.to(self.device, non_blocking=True)  # (b, 1, 32, 32), this rank's share
             labels = labels.to(self.device, non_blocking=True)  # (b,)
-            logits = self.model(images)  # (b, 26)
+            logits = self.net(images)  # (b, 26)
             loss = letter_loss(logits, labels, self.config.outlier_weight)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -357,7 +423,9 @@ class _Trainer:
             loss_sum += loss_value * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
             accuracy = correct / max(lettered, 1)
-            self.callbacks.on_batch(loss_sum / seen, accuracy, seen / (time.perf_counter() - started))
+            self.callbacks.on_batch(loss_sum / seen, accuracy, seen * self.world.size / (time.perf_counter() - started))
+        # The epoch's figures over every rank's share (one process: unchanged).
+        loss_sum, correct, seen, lettered = distributed.sum_over_ranks([loss_sum, correct, seen, lettered], self.world)
         return loss_sum / seen, correct / max(lettered, 1), seen / (time.perf_counter() - started), lr
 
     def _non_finite(self, value: float, epoch: int, batch: int) -> NonFiniteLossError:
@@ -385,7 +453,9 @@ class _Trainer:
         return payload
 
     def save_last(self) -> None:
-        """Write last.pt: everything needed to continue after the current epoch."""
+        """Write last.pt (rank 0): everything needed to continue after the current epoch."""
+        if not self.world.main:
+            return
         epoch = len(self.history)
         save_checkpoint(
             self.run_dir / LAST_CHECKPOINT,
@@ -426,6 +496,7 @@ class _Trainer:
             "epochs": len(self.history),
             "wall_seconds": wall_seconds,
             "device": self.device,
+            "world_size": self.world.size,
             "data_source": self.splits.source,
             "sizes": self.splits.sizes(),
         }
