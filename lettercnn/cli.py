@@ -1,12 +1,11 @@
 """The ``letters`` command line: a thin Typer layer over the library.
 
-Each command parses its options, calls one library function and prints the result
-(the tables and bars are in :mod:`lettercnn.display`). Library errors
-(:class:`~lettercnn.errors.LetterError`, ``ValueError``, ``OSError``) become one
-``Error: ...`` line on stderr and exit status 1 in :func:`user_errors`, the one error
-boundary every command goes through; a command that needs the training extra where it
-is not installed says so there, before it runs; Ctrl-C becomes one line and exit
-status 130. Option defaults are the library's own values, not restated here.
+Each command parses its options (declared with :mod:`lettercnn.options`), calls one
+library function and prints the result (the tables and bars are in
+:mod:`lettercnn.display`). Every command runs inside the one error boundary,
+:func:`lettercnn.boundary.user_errors`: library errors become one ``Error: ...`` line
+and exit status 1, Ctrl-C one line and exit status 130. Option defaults are the
+library's own values, not restated here.
 
 No torch, matplotlib or scikit-learn is imported at module level: they load inside the
 library functions a command calls, so ``letters --help`` and ``letters recognize`` work
@@ -15,10 +14,7 @@ without the training extra.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -26,44 +22,28 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lettercnn import __version__, bench, camera, display, export, native, report
-from lettercnn.errors import AccuracyDropError, LetterError, TrainingInterrupted, missing_module, require_extra
+from lettercnn import __version__, bench, camera, display, export, report
+from lettercnn.boundary import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    print_error,
+    rank_errors,
+    terminate_as_interrupt,
+    user_errors,
+)
+from lettercnn.errors import AccuracyDropError, TrainingInterrupted, missing_module
+from lettercnn.options import Threads, command_args, given_options, int_list, option
 from lettercnn.quantize import MAX_ACCURACY_DROP
 from lettercnn.runs import DEFAULT_RUN, default_checkpoint
 from lettercnn.runtime import DEFAULT_TOP_K, EVAL_BATCH, FileResult, Recognizer, choose_model
 from lettercnn.threads import apply_threads
 from lettercnn.training.config import DEFAULT_WEIGHT_DECAY, Device, Optimizer, TrainConfig, resume_config
 
-EXIT_ERROR = 1
-# What a shell reports for a process stopped by SIGINT (128 + 2).
-EXIT_INTERRUPTED = 130
-# Errors the library raises for bad input or a bad environment: its own (LetterError) and
-# the built-in ones for a bad value or a missing file. Anything else is a bug and keeps
-# its traceback.
-USER_ERRORS = (LetterError, ValueError, OSError)
-
 TRAIN = TrainConfig()
 CAMERA = camera.CameraOptions()
 WEIGHT_DECAY_DEFAULTS = ", ".join(f"{value:g} for {name}" for name, value in DEFAULT_WEIGHT_DECAY.items())
 BATCH_NORM_DEFAULT = "--batch-norm" if TRAIN.batch_norm else "--no-batch-norm"
 
-
-def _hide_flag_types() -> None:
-    """Show no type for a flag in --help: Typer 0.29 prints ``<bool>`` beside every flag,
-    which takes no value; options that take one keep their type (``<int>``, ``<path>``)."""
-    from typer.core import TyperOption
-
-    shown = getattr(TyperOption, "display_type_rich", None)
-    if shown is None:  # an older Typer, which shows none
-        return
-
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else shown(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_hide_flag_types()
 
 app = typer.Typer(
     name="letters",
@@ -73,129 +53,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Make letter datasets: synthetic letters, EMNIST import.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-
-def print_error(message: object) -> None:
-    """The one way a command reports a failure: ``Error: <message>`` on stderr."""
-    typer.echo(f"Error: {message}", err=True)
-
-
-@contextlib.contextmanager
-def user_errors(needs_training: str | None = None) -> Iterator[None]:
-    """The one error boundary of every command.
-
-    Library errors print ``Error: <message>`` on stderr and exit 1, and so does an
-    OpenCV or onnxruntime that does not load (:mod:`lettercnn.native` names the missing
-    library and the fix); Ctrl-C prints one line and exits 130. Nothing else is caught
-    (``typer.Exit`` passes through).
-
-    Args:
-        needs_training: the command, e.g. ``"letters train"``, when it needs the
-            training extra: without it, one line names the fix before anything runs.
-
-    Raises:
-        typer.Exit: with :data:`EXIT_ERROR` or :data:`EXIT_INTERRUPTED`.
-    """
-    try:
-        native.raise_stand_in_failure()  # OpenCV did not load: say why, before anything runs
-        if needs_training is not None:
-            require_extra(needs_training)
-        yield
-    except TrainingInterrupted as stop:
-        kept = f"last.pt keeps {stop.epochs_done}/{stop.epochs} finished epochs"
-        if not stop.epochs_done:
-            kept = "no epoch had finished"
-        nproc = f" --nproc {stop.world_size}" if stop.world_size > 1 else ""
-        typer.echo(f"Interrupted: {kept}; continue with: letters train --resume {stop.run_dir}{nproc}", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except USER_ERRORS as error:
-        print_error(error)
-        raise typer.Exit(EXIT_ERROR) from None
-    except ImportError as error:  # onnxruntime (or OpenCV) is installed but does not load
-        failure = native.explain_import_error(error)
-        if failure is None:
-            raise
-        print_error(failure)
-        raise typer.Exit(EXIT_ERROR) from None
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (``kill``, systemd or docker stop) like Ctrl-C while a long command runs.
-
-    Training then stops the way Ctrl-C stops it: the last finished epoch stays in
-    ``last.pt`` and one line says how to resume, instead of a silent death.
-    """
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def rank_errors(world: Any) -> Iterator[None]:
-    """The error boundary's part in one process of a distributed run: one line for the whole run.
-
-    The process where something went wrong says so (``Error: rank R of N: ...``, also
-    left for torch's launcher); the others, stopped because it went (gloo's closed
-    connection, the launcher's SIGTERM), exit without a word. Ctrl-C reaches every
-    process: rank 0 alone prints the usual line. One process: :func:`terminate_as_interrupt`.
-
-    Args:
-        world: this process's :class:`lettercnn.training.distributed.World`.
-    """
-    if not world.active:
-        with terminate_as_interrupt():
-            yield
-        return
-    from lettercnn.training import distributed
-
-    terminated: list[int] = []
-
-    def stop(signum: int, _frame: object) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    except KeyboardInterrupt:  # TrainingInterrupted too
-        if world.main and not terminated:
-            raise
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except USER_ERRORS as error:
-        message = f"{world}: {error}"
-        distributed.record_error(message)
-        print_error(message)
-        raise typer.Exit(EXIT_ERROR) from None
-    except RuntimeError as error:
-        if not distributed.is_peer_gone(error):
-            raise
-        raise typer.Exit(distributed.EXIT_PEER_GONE) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _command_args(ctx: typer.Context, leave_out: tuple[str, ...]) -> list[str]:
-    """The options a command was given, as arguments again (for the processes it launches)."""
-    args: list[str] = []
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name or "")
-        if value is None or param.name in leave_out or param.param_type_name != "option":
-            continue
-        if param.is_flag:
-            args.append(param.opts[0] if value else param.secondary_opts[0])
-        else:
-            args += [param.opts[0], str(value)]
-    return args
 
 
 def _show_version(value: bool) -> None:
@@ -214,53 +71,33 @@ def main(
     """Train a small residual CNN to read English letters, export it to ONNX, run it on the edge."""
 
 
-def _option(help_text: str, *names: str, default: object = None) -> Any:
-    """A ``typer.Option`` that is None when not given, with the library's default stated in its help."""
-    if default is not None:
-        help_text += f" [default: {default}]"
-    return typer.Option(*names, help=escape(help_text), show_default=False)  # escape: "[...]" is not markup
-
-
-# --threads of every command that computes with torch (issue 14: a busy core made the
-# default of one thread per core 5x slower than one thread).
-Threads = Annotated[
-    Optional[int],
-    _option("Torch threads; fewer if other programs keep cores busy.", default="$OMP_NUM_THREADS, else usable cores"),
-]
-
-
-def _given(**options: Any) -> dict[str, Any]:
-    """The options the user gave (None means: not given, the library's default applies)."""
-    return {key: value for key, value in options.items() if value is not None}
-
-
 @app.command("train")
 def train_command(
     ctx: typer.Context,
-    data: Annotated[Optional[Path], _option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
-    per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
-    epochs: Annotated[Optional[int], _option("Passes over the training set.", default=TRAIN.epochs)] = None,
-    batch_size: Annotated[Optional[int], _option("Images per step.", default=TRAIN.batch_size)] = None,
-    lr: Annotated[Optional[float], _option("Peak learning rate (OneCycle).", default=TRAIN.lr)] = None,
-    optimizer: Annotated[Optional[Optimizer], _option("adam (AdamW) or sgd.", default=TRAIN.optimizer)] = None,
-    weight_decay: Annotated[Optional[float], _option("Weight decay.", default=WEIGHT_DECAY_DEFAULTS)] = None,
+    data: Annotated[Optional[Path], option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
+    per_letter: Annotated[Optional[int], option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
+    epochs: Annotated[Optional[int], option("Passes over the training set.", default=TRAIN.epochs)] = None,
+    batch_size: Annotated[Optional[int], option("Images per step.", default=TRAIN.batch_size)] = None,
+    lr: Annotated[Optional[float], option("Peak learning rate (OneCycle).", default=TRAIN.lr)] = None,
+    optimizer: Annotated[Optional[Optimizer], option("adam (AdamW) or sgd.", default=TRAIN.optimizer)] = None,
+    weight_decay: Annotated[Optional[float], option("Weight decay.", default=WEIGHT_DECAY_DEFAULTS)] = None,
     batch_norm: Annotated[
-        Optional[bool], _option("BatchNorm in every layer.", "--batch-norm/--no-batch-norm", default=BATCH_NORM_DEFAULT)
+        Optional[bool], option("BatchNorm in every layer.", "--batch-norm/--no-batch-norm", default=BATCH_NORM_DEFAULT)
     ] = None,
-    dropout: Annotated[Optional[float], _option("Dropout probability.", default=TRAIN.dropout)] = None,
-    seed: Annotated[Optional[int], _option("Seed of data, weights and shuffling.", default=TRAIN.seed)] = None,
-    device: Annotated[Optional[Device], _option("auto: CUDA if present.", default=TRAIN.device)] = None,
-    workers: Annotated[Optional[int], _option("DataLoader worker processes.", default=TRAIN.workers)] = None,
-    name: Annotated[Optional[str], _option("Run folder name.", default="from the settings, e.g. bn-dropout0")] = None,
-    runs_dir: Annotated[Optional[Path], _option("Where run folders go.", default=TRAIN.runs_dir)] = None,
-    resume: Annotated[Optional[Path], _option("Continue a run folder (or its last.pt), same settings.")] = None,
-    fonts: Annotated[Optional[Path], _option("Folder of extra .ttf/.otf fonts for the synthetic letters.")] = None,
+    dropout: Annotated[Optional[float], option("Dropout probability.", default=TRAIN.dropout)] = None,
+    seed: Annotated[Optional[int], option("Seed of data, weights and shuffling.", default=TRAIN.seed)] = None,
+    device: Annotated[Optional[Device], option("auto: CUDA if present.", default=TRAIN.device)] = None,
+    workers: Annotated[Optional[int], option("DataLoader worker processes.", default=TRAIN.workers)] = None,
+    name: Annotated[Optional[str], option("Run folder name.", default="from the settings, e.g. bn-dropout0")] = None,
+    runs_dir: Annotated[Optional[Path], option("Where run folders go.", default=TRAIN.runs_dir)] = None,
+    resume: Annotated[Optional[Path], option("Continue a run folder (or its last.pt), same settings.")] = None,
+    fonts: Annotated[Optional[Path], option("Folder of extra .ttf/.otf fonts for the synthetic letters.")] = None,
     negatives: Annotated[
-        Optional[float], _option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
+        Optional[float], option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
     threads: Threads = None,
     nproc: Annotated[
-        Optional[int], _option("Train in N processes here, through torch's launcher (README: Training at scale).")
+        Optional[int], option("Train in N processes here, through torch's launcher (README: Training at scale).")
     ] = None,
 ) -> None:
     """Train a LetterCNN and write its run folder (checkpoints, history, metrics, plots).
@@ -268,7 +105,7 @@ def train_command(
     Under torchrun each process runs this same command; --nproc starts torchrun's
     launcher on this machine.
     """
-    given = _given(
+    given = given_options(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
         name=name, runs_dir=runs_dir, fonts_dir=fonts, negatives=negatives,
@@ -279,7 +116,7 @@ def train_command(
         if nproc is not None:
             from lettercnn.training.launch import launch_run
 
-            status = launch_run(_command_args(ctx, ("nproc", "threads")), config, resume, nproc, threads)
+            status = launch_run(command_args(ctx, ("nproc", "threads")), config, resume, nproc, threads)
             if status:
                 raise typer.Exit(status)
             return
@@ -327,18 +164,16 @@ def eval_command(
 
 @app.command("experiments")
 def experiments_command(
-    data: Annotated[Optional[Path], _option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
-    epochs: Annotated[Optional[int], _option("Passes over the training set, per run.", default=TRAIN.epochs)] = None,
-    per_letter: Annotated[Optional[int], _option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
-    seed: Annotated[Optional[int], _option("Seed of data, weights and shuffling.", default=TRAIN.seed)] = None,
-    device: Annotated[Optional[Device], _option("auto: CUDA if present.", default=TRAIN.device)] = None,
+    data: Annotated[Optional[Path], option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,
+    epochs: Annotated[Optional[int], option("Passes over the training set, per run.", default=TRAIN.epochs)] = None,
+    per_letter: Annotated[Optional[int], option("Synthetic images per letter.", default=TRAIN.per_letter)] = None,
+    seed: Annotated[Optional[int], option("Seed of data, weights and shuffling.", default=TRAIN.seed)] = None,
+    device: Annotated[Optional[Device], option("auto: CUDA if present.", default=TRAIN.device)] = None,
     out: Annotated[
         Optional[Path],
-        _option(
-            "Experiments folder to create (never overwritten: -2, -3...).", default=f"{TRAIN.runs_dir}/experiments"
-        ),
+        option("Experiments folder to create (never overwritten: -2, -3...).", default=f"{TRAIN.runs_dir}/experiments"),
     ] = None,
-    resume: Annotated[Optional[Path], _option("Finish a stopped experiments folder.")] = None,
+    resume: Annotated[Optional[Path], option("Finish a stopped experiments folder.")] = None,
     threads: Threads = None,
 ) -> None:
     """Train (a) no BatchNorm, (b) BatchNorm, (c) BatchNorm + dropout 0.3, and compare them."""
@@ -347,7 +182,7 @@ def experiments_command(
         apply_threads(threads)
         from lettercnn.experiments import run_experiments
 
-        base = TrainConfig(**_given(data=data, epochs=epochs, per_letter=per_letter, seed=seed, device=device))
+        base = TrainConfig(**given_options(data=data, epochs=epochs, per_letter=per_letter, seed=seed, device=device))
         try:
             with terminate_as_interrupt():
                 comparison = run_experiments(base, out=out, resume=resume, callbacks=shown.callbacks_of_variant)
@@ -398,7 +233,7 @@ def export_command(
         Optional[Path], typer.Argument(help=escape("The .onnx file to write [default: RUN/letters.onnx]."))
     ] = None,
     checkpoint: Annotated[
-        Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
+        Optional[Path], option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
     ] = None,
     opset: Annotated[
         int, typer.Option(help=f"ONNX opset (>= {export.MIN_OPSET}; 18 reads in onnxruntime >= 1.14).")
@@ -418,7 +253,7 @@ def export_command(
         ),
     ] = False,
     calib: Annotated[
-        Optional[Path], _option("Images to calibrate int8 on (a folder).", default="synthetic letters")
+        Optional[Path], option("Images to calibrate int8 on (a folder).", default="synthetic letters")
     ] = None,
     calibrate: Annotated[
         bool,
@@ -476,18 +311,18 @@ def _export_int8(console: Console, fp32_file: Path, calib: Path | None) -> None:
 @app.command("report")
 def report_command(
     checkpoint: Annotated[
-        Optional[Path], _option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
+        Optional[Path], option("A run folder (its best.pt) or a .pt checkpoint.", default=DEFAULT_RUN)
     ] = None,
     data: Annotated[
-        Optional[Path], _option("Image tree to take the test images from.", default="the run's test split")
+        Optional[Path], option("Image tree to take the test images from.", default="the run's test split")
     ] = None,
-    out: Annotated[Optional[Path], _option("Report folder.", default="RUN/report/")] = None,
+    out: Annotated[Optional[Path], option("Report folder.", default="RUN/report/")] = None,
     image_index: Annotated[
         Optional[int],
-        _option("Test image of the feature maps, 0..n-1 of the n test images.", default="the middle one, n // 2"),
+        option("Test image of the feature maps, 0..n-1 of the n test images.", default="the middle one, n // 2"),
     ] = None,
     entropy_index: Annotated[
-        Optional[int], _option("Test image of the entropy table, 0..n-1.", default="the --image-index one")
+        Optional[int], option("Test image of the entropy table, 0..n-1.", default="the --image-index one")
     ] = None,
     tsne_samples: Annotated[
         int, typer.Option(min=4, help="Most test images per t-SNE map (t-SNE is slow).")
@@ -506,14 +341,6 @@ def report_command(
     display.print_report(console, result)
 
 
-def _int_list(text: str, option: str) -> list[int]:
-    """'1,64' -> [1, 64]; ValueError naming the option otherwise."""
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{option} takes comma-separated integers such as 1,64; got {text!r}") from None
-
-
 def _lent_by_training(checkpoint: Path | None, model: Path | None, data: Path | None) -> tuple[Any, Any, list[str]]:
     """The bench's torch rows and the model's own validation split, from the training side; or why not."""
     missing = missing_module()
@@ -528,9 +355,9 @@ def _lent_by_training(checkpoint: Path | None, model: Path | None, data: Path | 
 @app.command("bench")
 def bench_command(
     model: Annotated[Optional[Path], typer.Option(help=escape("An fp32 .onnx [default: the shipped model]."))] = None,
-    int8_model: Annotated[Optional[Path], _option("Its int8 twin.", "--int8-model", default="MODEL.int8.onnx")] = None,
+    int8_model: Annotated[Optional[Path], option("Its int8 twin.", "--int8-model", default="MODEL.int8.onnx")] = None,
     checkpoint: Annotated[
-        Optional[Path], _option("Checkpoint of the same weights, for the torch rows.", default=DEFAULT_RUN)
+        Optional[Path], option("Checkpoint of the same weights, for the torch rows.", default=DEFAULT_RUN)
     ] = None,
     batch: Annotated[
         str, typer.Option(help="Batch sizes: the first is timed for latency, the largest for throughput.")
@@ -540,7 +367,7 @@ def bench_command(
     ),
     data: Annotated[
         Optional[Path],
-        _option("Letter folders (A/..Z/) for the accuracy column.", default="the model's validation split, with torch"),
+        option("Letter folders (A/..Z/) for the accuracy column.", default="the model's validation split, with torch"),
     ] = None,
     cold: Annotated[bool, typer.Option(help="Also time `letters recognize one.png` in a fresh process.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
@@ -551,7 +378,7 @@ def bench_command(
         torch_paths, validation, notes = _lent_by_training(checkpoint, model, data)
         result = bench.run_bench(
             model, int8_model=int8_model, torch_paths=torch_paths, validation=validation, notes=notes,
-            batches=_int_list(batch, "--batch"), threads=_int_list(threads, "--threads"), data=data, cold=cold,
+            batches=int_list(batch, "--batch"), threads=int_list(threads, "--threads"), data=data, cold=cold,
             progress=lambda step: status.update(f"benchmark: {step} ..."),
         )  # fmt: skip
     if as_json:

@@ -1,7 +1,7 @@
 """The errors lettercnn raises for bad input or a bad environment, in one place.
 
 Every one is a :class:`LetterError`; the command line's one error boundary
-(:func:`lettercnn.cli.user_errors`) prints its message as ``Error: ...`` and exits 1.
+(:func:`lettercnn.boundary.user_errors`) prints its message as ``Error: ...`` and exits 1.
 Most also keep the built-in base they always had (``ValueError`` for a bad value,
 ``ImportError`` for a missing package), so ``except ValueError`` in a caller's code
 goes on working::

@@ -9,7 +9,7 @@ the command that installs it.
 The ``letters`` command tries ``cv2`` before it imports the command line (every runtime
 module imports OpenCV): where it fails, :func:`stand_in_if_broken` puts a module in its
 place that raises that error on first use, so ``letters --help`` still works and every
-command's error boundary (``cli.user_errors``, through :func:`raise_stand_in_failure`)
+command's error boundary (``boundary.user_errors``, through :func:`raise_stand_in_failure`)
 prints the one line. onnxruntime is imported where a command first needs it;
 :func:`explain_import_error` explains it there.
 
