@@ -8,8 +8,9 @@
 # video generated here (`letters camera --headless`) and compares every answer with the same
 # commands run on this x86 host. Exit status 0 only if they agree.
 #
-# A maintainer's script, not run in CI: it needs root, the network (Debian's mirror and the
-# Python package index) and about 7 minutes or more. Emulated timings are not Pi timings.
+# A maintainer's script, not run in CI: it needs root, binfmt_misc, the network (Debian's
+# mirror and the Python package index) and time: 22 minutes on a 2-core x86 machine shared
+# with a busier job. It lowers its own priority (nice 19). Emulated timings are not Pi timings.
 #
 # Usage: sudo scripts/arm64_check.sh [--tree DIR] [--keep] [--cpu cortex-a72|cortex-a76]
 #                                    [--host-python PY] [--mirror URL]
@@ -376,6 +377,8 @@ main() {
     renice -n 19 -p $$ >/dev/null  # a background check: every child inherits the low priority
     check_host
     ensure_binfmt
+    exec 9>"$TREE.lock"  # two runs on one tree would unmount and remove each other's
+    flock -n 9 || die "another run is using $TREE ($TREE.lock)"
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     build_tree
