@@ -95,8 +95,8 @@ check_host() {
 }
 
 # The kernel must run aarch64 ELF files through QEMU (binfmt_misc). Calling qemu-aarch64-static
-# by hand is not enough: apt starts dpkg, dpkg starts maintainer scripts, pip starts compilers
-# and Python, and QEMU's user mode hands every exec back to the kernel.
+# by hand is not enough: apt starts dpkg, dpkg starts maintainer scripts, pip starts Python,
+# and QEMU's user mode hands every exec back to the kernel.
 ensure_binfmt() {
     if [[ ! -e $BINFMT ]]; then
         log "registering qemu-aarch64 with binfmt_misc"
@@ -207,11 +207,15 @@ build_tree() {
     touch "$stamp"
 }
 
-# What the tree needs from the host to reach the network: DNS, apt's proxy if any, and for pip
-# the certificate bundle and pip's system config (where a proxy re-signs TLS, its CA is there).
-copy_network_config() {
+# What the tree needs from the host to reach the network: for apt, DNS and apt's proxy if any;
+# for pip, the certificate bundle and pip's system config (where a proxy re-signs TLS, its CA
+# is there).
+copy_apt_config() {
     cp -L /etc/resolv.conf "$TREE/etc/resolv.conf"
     apt-config dump | grep -i '^Acquire::[a-z]*::Proxy ' >"$TREE/etc/apt/apt.conf.d/90host-proxy" || true
+}
+
+copy_pip_config() {
     install -D -m 644 /etc/ssl/certs/ca-certificates.crt "$TREE/etc/ssl/certs/ca-certificates.crt"
     [[ -f /etc/pip.conf ]] && cp /etc/pip.conf "$TREE/etc/pip.conf"
     if [[ -d /etc/xdg/pip ]]; then
@@ -225,9 +229,10 @@ copy_network_config() {
 install_runtime() {
     local start=$SECONDS
     log "apt-get install python3-venv (README's recipe)"
+    copy_apt_config
     in_tree apt-get update -q
     in_tree apt-get install -y -q python3-venv
-    copy_network_config  # after apt: a ca-certificates package would rewrite the bundle
+    copy_pip_config  # after apt: a ca-certificates package would rewrite the bundle
     TIMES[apt]=$((SECONDS - start))
 
     log "copying HEAD of $REPO into the tree ($CHECKOUT)"
