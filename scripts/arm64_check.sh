@@ -9,8 +9,8 @@
 # commands run on this x86 host. Exit status 0 only if they agree.
 #
 # A maintainer's script, not run in CI: it needs root, binfmt_misc, the network (Debian's
-# mirror and the Python package index) and time: 22 minutes on a 2-core x86 machine shared
-# with a busier job. It lowers its own priority (nice 19). Emulated timings are not Pi timings.
+# mirror and the Python package index) and time: 14 to 22 minutes on a 2-core x86 machine
+# shared with a busier job. It lowers its own priority (nice 19). Emulated timings are not Pi timings.
 #
 # Usage: sudo scripts/arm64_check.sh [--tree DIR] [--keep] [--cpu cortex-a72|cortex-a76]
 #                                    [--host-python PY] [--mirror URL]
