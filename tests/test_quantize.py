@@ -162,7 +162,7 @@ def test_export_int8_writes_both_models_and_compares_them(tmp_path: Path) -> Non
     result = runner.invoke(app, ["export", str(out), "--checkpoint", str(SHIPPED_RUN), "--int8"])
     assert result.exit_code == 0, result.output
     assert out.is_file() and int8_path(out).is_file()
-    assert "fp32 vs int8 on 1040 validation images" in result.output
+    assert "fp32 vs int8 on 6500 validation images" in result.output
     assert Recognizer(int8_path(out)).predict(str(next(SAMPLES.glob("A_*.png")))).letter == "A"
 
 

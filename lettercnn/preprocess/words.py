@@ -75,7 +75,7 @@ SPACE_MEDIAN_RATIO = 2.5
 SPACE_MIN_GAPS = 3
 # ...and than this share of the median letter height (a narrow "i" beside a "W" leaves
 # a wide gap, not a space).
-SPACE_HEIGHT_FRACTION = 0.45
+SPACE_HEIGHT_FRACTION = 0.35
 # Background pixels kept around a letter when it is cut out of the word: the 3x3
 # dilation that keeps the anti-aliased stroke edge needs one.
 LETTER_PAD = 2

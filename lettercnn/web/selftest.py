@@ -36,8 +36,10 @@ FACES = (
     cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX,
     cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
 )  # fmt: skip
-# Letter heights from small (upscaled into the 28-pixel box) to most of the page.
-SCALES = (0.8, 4.0)
+# Letters as a hand draws them on the pad: from about 30 pixels high to most of the
+# page, clear of its edges.
+SCALES = (2.5, 4.0)
+EDGE = 12
 MIN_MARGIN = 0.02
 TRIES = 20
 # What the page must meet (README, issue 16): every answer equal, probabilities this close.
@@ -51,8 +53,8 @@ def draw_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
     scale = float(rng.uniform(*SCALES))
     thickness = max(1, round(scale * rng.uniform(1.5, 3.5)))
     (text_w, text_h), base = cv2.getTextSize(letter, face, scale, thickness)
-    x = int(rng.integers(4, max(5, width - text_w - 4)))
-    y = int(rng.integers(text_h + 4, max(text_h + 5, height - base - 4)))
+    x = int(rng.integers(EDGE, max(EDGE + 1, width - text_w - EDGE)))
+    y = int(rng.integers(text_h + EDGE, max(text_h + EDGE + 1, height - base - EDGE)))
     page = np.full((height, width), 255, np.uint8)
     cv2.putText(page, letter, (x, y), face, scale, 0, thickness, cv2.LINE_AA)
     return page
