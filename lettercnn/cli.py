@@ -431,7 +431,8 @@ def recognize_command(
     int8: Annotated[bool, typer.Option("--int8", help="Use the int8 twin of the model (MODEL.int8.onnx).")] = False,
 ) -> None:
     """Read the letter (or with --word, the letters) in images. No torch needed."""
-    from lettercnn.runtime import check_top_k, find_images, unmatched_reason
+    from lettercnn.inputs import find_images, unmatched_reason
+    from lettercnn.runtime import check_top_k
 
     console = Console()
     with user_errors():

@@ -284,7 +284,7 @@ def calibration_inputs(calib: str | os.PathLike[str] | None, metadata: dict[str,
 
 def _folder_inputs(folder: Path) -> tuple[np.ndarray, str]:
     """Every readable image under ``folder`` (at most CALIB_MAX_IMAGES, evenly picked), preprocessed."""
-    from lettercnn.runtime import find_images
+    from lettercnn.inputs import find_images
 
     if not folder.is_dir():
         raise FileNotFoundError(f"calibration folder not found: {folder}")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lettercnn import preprocess
+from lettercnn.calibration import softmax
 from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import META_CALIBRATION, META_INPUT, META_LABELS, REQUIRED_KEYS, decode
@@ -382,7 +383,8 @@ class Recognizer:
         """
         if not len(inputs):
             return np.zeros((0, len(self.labels)), np.float32)
-        return _softmax(logits(self.session, inputs, batch=self.batch, name=str(self.path)) / self.temperature)
+        scores = logits(self.session, inputs, batch=self.batch, name=str(self.path))
+        return softmax(scores, self.temperature).astype(np.float32)
 
     def predict(
         self,
@@ -499,12 +501,6 @@ class Recognizer:
         self.spent.inference_ms += inference_s * 1000.0
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
 @dataclass
 class FileResult:
     """The answer for one input file: a letter, a word, or the error that stopped it.
@@ -561,49 +557,3 @@ class FileResult:
         if self.hint is not None:
             out["hint"] = self.hint
         return {**out, "ms": round(self.ms, 3)}
-
-
-def find_images(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
-    """Expand files, folders (recursively) and glob patterns into image files.
-
-    Args:
-        inputs: paths of files or folders, or glob patterns (``"scans/*.png"``, ``"**/*.jpg"``).
-
-    Returns:
-        The image files in a stable order (each once), and the inputs that matched
-        nothing (a missing file, an empty folder, a glob with no match).
-    """
-    found: dict[Path, None] = {}
-    unmatched: list[str] = []
-    for raw in inputs:
-        before = len(found)
-        path = Path(raw)
-        if path.is_dir():
-            found.update(dict.fromkeys(p for p in sorted(path.rglob("*")) if _is_image(p)))
-        elif path.is_file():
-            found[path] = None  # named explicitly: try it whatever its suffix
-        elif any(ch in str(raw) for ch in "*?["):
-            found.update(dict.fromkeys(p for p in sorted(_glob(str(raw))) if p.is_file()))
-        if len(found) == before:
-            unmatched.append(str(raw))
-    return list(found), unmatched
-
-
-def unmatched_reason(raw: str | os.PathLike[str]) -> str:
-    """Why an input of :func:`find_images` gave no image, as ``"<input>: <reason>"``."""
-    path = Path(raw)
-    if path.is_dir():
-        return f"{raw}: no image files in this folder (searched recursively for {', '.join(preprocess.IMG_EXTENSIONS)})"
-    if any(ch in str(raw) for ch in "*?["):
-        return f"{raw}: the pattern matches no file"
-    return f"{raw}: no such file or folder"
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(preprocess.IMG_EXTENSIONS)
-
-
-def _glob(pattern: str) -> list[Path]:
-    import glob
-
-    return [Path(p) for p in glob.glob(pattern, recursive=True)]

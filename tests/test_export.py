@@ -20,9 +20,9 @@ from torch import nn
 
 from lettercnn import __version__, export
 from lettercnn.errors import ExportError, LetterError, ParityError
-from lettercnn.export import DEFAULT_ATOL, Parity, export_onnx, read_metadata
+from lettercnn.export import DEFAULT_ATOL, Parity, export_onnx
 from lettercnn.labels import LETTERS
-from lettercnn.metadata import META_CALIBRATION, METADATA_KEYS
+from lettercnn.metadata import META_CALIBRATION, METADATA_KEYS, read_metadata
 from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
 from lettercnn.preprocess import DEFAULT_SPEC, InputSpec
@@ -293,7 +293,7 @@ def test_a_run_exports_with_a_temperature_and_threshold_the_runtime_applies(tiny
     from lettercnn import calibration
     from lettercnn.runtime import Recognizer, logits
 
-    fitted = export.read_metadata(tiny_model)[META_CALIBRATION]
+    fitted = read_metadata(tiny_model)[META_CALIBRATION]
     assert fitted["temperature"] > 0 and 0.0 <= fitted["min_confidence"] <= 1.0
     assert fitted["ece_after"] <= fitted["ece_before"] + 1e-9 and "validation split" in fitted["source"]
     recognizer = Recognizer(tiny_model)
