@@ -92,6 +92,9 @@ def train_command(
     runs_dir: Annotated[Optional[Path], option("Where run folders go.", default=TRAIN.runs_dir)] = None,
     resume: Annotated[Optional[Path], option("Continue a run folder (or its last.pt), same settings.")] = None,
     fonts: Annotated[Optional[Path], option("Folder of extra .ttf/.otf fonts for the synthetic letters.")] = None,
+    init: Annotated[
+        Optional[Path], option("Start from these weights (a run folder or .pt): fine-tune, fresh optimizer.")
+    ] = None,
     negatives: Annotated[
         Optional[float], option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
@@ -108,7 +111,7 @@ def train_command(
     given = given_options(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
-        name=name, runs_dir=runs_dir, fonts_dir=fonts, negatives=negatives,
+        name=name, runs_dir=runs_dir, fonts_dir=fonts, init=init, negatives=negatives,
     )  # fmt: skip
     console = Console()
     with user_errors(needs_training="letters train"):

@@ -118,6 +118,11 @@ def test_resume_of_a_missing_run_fails_cleanly(tmp_path: Path) -> None:
     assert_clean_error(result, 1, "gone")
 
 
+def test_train_from_missing_weights_fails_cleanly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--init", str(tmp_path / "nowhere.pt"), "--runs-dir", str(tmp_path)])
+    assert_clean_error(result, 1, "nowhere.pt")
+
+
 def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted_fit(*_args: object, **_kwargs: object) -> None:
         raise TrainingInterrupted(tmp_path / "bn-dropout0", 3, 10)

@@ -155,6 +155,28 @@ def test_resume_needs_a_run_folder(tmp_path: Path) -> None:
         fit(resume=tmp_path)
 
 
+def test_init_starts_from_the_checkpoint_weights(tiny_run: RunResult, tmp_path: Path) -> None:
+    start = torch.load(tiny_run.run_dir / BEST_CHECKPOINT, weights_only=True)["state_dict"]
+    # A learning rate too small to move anything: the run's weights are the checkpoint's.
+    tuned = fit(tiny_config(tmp_path, init=str(tiny_run.run_dir), epochs=1, lr=1e-12))
+    after = torch.load(tuned.run_dir / BEST_CHECKPOINT, weights_only=True)["state_dict"]
+    weights = [name for name in start if name.endswith("weight")]
+    assert weights
+    for name in weights:
+        assert torch.allclose(after[name], start[name], atol=1e-6), name
+    assert json.loads((tuned.run_dir / CONFIG_FILE).read_text())["init"] == str(tiny_run.run_dir)
+    # Without init the same run starts from its own random weights.
+    fresh = fit(tiny_config(tmp_path, name="fresh", epochs=1, lr=1e-12))
+    fresh_weights = torch.load(fresh.run_dir / BEST_CHECKPOINT, weights_only=True)["state_dict"]
+    assert not all(torch.allclose(fresh_weights[name], start[name], atol=1e-6) for name in weights)
+
+
+def test_init_refuses_another_batch_norm_setting_before_rendering(tiny_run: RunResult, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="trained with BatchNorm, this run asks --no-batch-norm"):
+        fit(tiny_config(tmp_path, init=str(tiny_run.run_dir), batch_norm=False))
+    assert not (tmp_path / "tiny").exists()
+
+
 def test_nan_loss_stops_training_and_keeps_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch.nn.functional as F
 

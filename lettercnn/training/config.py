@@ -79,6 +79,10 @@ class TrainConfig:
     runs_dir: str = RUNS_DIR
     # Extra .ttf/.otf fonts for the synthetic set.
     fonts_dir: str | None = None
+    # Weights to start from (a checkpoint or a run folder): fine-tuning, e.g. the shipped
+    # model's run on new letters. The optimizer and the schedule start fresh; the
+    # checkpoint's BatchNorm setting must match. None: random initial weights.
+    init: str | None = None
     # Images of no letter (blank pages, signs, scribbles, several or cut-off letters)
     # added to the training split, as a share of it, with the target "uniform"
     # (outlier exposure, lettercnn.nn.losses): what lets the model say "?". 0 turns it off.
@@ -90,7 +94,7 @@ class TrainConfig:
     world_size: int = 1
 
     def __post_init__(self) -> None:
-        for field in ("data", "runs_dir", "fonts_dir"):
+        for field in ("data", "runs_dir", "fonts_dir", "init"):
             value = getattr(self, field)
             if value is not None and not isinstance(value, str):
                 object.__setattr__(self, field, os.fspath(value))

@@ -29,7 +29,14 @@ from lettercnn.data import Splits
 from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInterrupted
 from lettercnn.fileio import remove_stale_temps, write_json
 from lettercnn.labels import LETTERS
-from lettercnn.nn.checkpoint import TRAIN_CONFIG, checkpoint_payload, load_checkpoint, save_checkpoint
+from lettercnn.nn.checkpoint import (
+    MODEL_CONFIG,
+    STATE_DICT,
+    TRAIN_CONFIG,
+    checkpoint_payload,
+    load_checkpoint,
+    save_checkpoint,
+)
 from lettercnn.nn.losses import letter_loss
 from lettercnn.nn.model import LetterCNN
 from lettercnn.preprocess import DEFAULT_SPEC
@@ -179,11 +186,13 @@ def fit(
     world = distributed.join(device)
     seed_everything(config.seed)
     given = config
-    run_dir, config, splits, state = distributed.from_main(
+    run_dir, config, splits, state, weights = distributed.from_main(
         world, lambda: _prepare(given, resume, world, callbacks.on_data_progress)
     )
     trainer = _Trainer(config, run_dir, splits, device, callbacks, world)
     if state is None:
+        if weights is not None:
+            trainer.start_from(weights)
         trainer.save_last()
     else:
         trainer.restore(state)
@@ -192,9 +201,13 @@ def fit(
 
 def _prepare(
     config: TrainConfig, resume: str | os.PathLike[str] | None, world: World, progress: Callable[[int, int], None]
-) -> tuple[Path, TrainConfig, Splits, dict[str, Any] | None]:
-    """What rank 0 (or the only process) sets up: the run folder, its config, the data and the resumed state."""
+) -> tuple[Path, TrainConfig, Splits, dict[str, Any] | None, dict[str, torch.Tensor] | None]:
+    """What rank 0 (or the only process) sets up: the run folder, its config, the data, the resumed state
+    and the initial weights (``config.init``; checked before the data is rendered)."""
     state: dict[str, Any] | None = None
+    weights: dict[str, torch.Tensor] | None = None
+    if resume is None and config.init is not None:
+        weights = initial_weights(config)
     if resume is not None:
         run_dir, state = _load_resume_state(resume)
         saved = TrainConfig.from_dict(state[TRAIN_CONFIG])
@@ -207,7 +220,23 @@ def _prepare(
         run_dir = make_run_dir(config.runs_dir, config.name or default_run_name(config))
         config = dataclasses.replace(config, name=run_dir.name)
         write_json(run_dir / CONFIG_FILE, config.to_dict())
-    return run_dir, config, splits, state
+    return run_dir, config, splits, state, weights
+
+
+def initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights ``config.init`` names, checked against the model the config builds.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: not a lettercnn checkpoint, or one with another BatchNorm setting.
+    """
+    assert config.init is not None
+    payload = load_checkpoint(config.init)
+    saved = bool(payload[MODEL_CONFIG].get("batch_norm", True))
+    if saved != config.batch_norm:
+        had, asked = ("with" if saved else "without"), ("--batch-norm" if config.batch_norm else "--no-batch-norm")
+        raise ValueError(f"cannot start from {config.init}: it was trained {had} BatchNorm, this run asks {asked}")
+    return payload[STATE_DICT]
 
 
 def _load_resume_state(run: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
@@ -342,6 +371,10 @@ class _Trainer:
         self.best_epoch = 0
         self.best_val_acc = -1.0
         self.slowdown = SlowdownWatch(torch.get_num_threads())
+
+    def start_from(self, weights: Mapping[str, torch.Tensor]) -> None:
+        """Start from trained weights (``config.init``); optimizer and schedule stay fresh."""
+        self.model.load_state_dict(weights)
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continue from a ``last.pt`` payload: weights, optimizer, schedule, history, RNG."""
