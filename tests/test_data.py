@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -549,3 +550,14 @@ def test_synthetic_split_renders_one_split_of_synthetic_splits_alone():
         assert np.array_equal(alone.glyphs, getattr(splits, name).glyphs)
         assert np.array_equal(alone.targets, getattr(splits, name).targets)
     assert len(synthetic_split("test", 4, seed=3)) == 0  # round(0.4) letters per letter: none
+
+
+def test_auto_workers_follow_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lettercnn.data.parallel import MAX_AUTO_WORKERS, PARALLEL_MIN_ITEMS, resolve_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)  # a 2-core container
+    assert resolve_workers(None, PARALLEL_MIN_ITEMS) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(32)), raising=False)
+    assert resolve_workers(None, PARALLEL_MIN_ITEMS) == MAX_AUTO_WORKERS
+    assert resolve_workers(None, PARALLEL_MIN_ITEMS - 1) == 1  # a small job: no pool

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
+
+from lettercnn.threads import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def resolve_workers(workers: int | None, items: int) -> int:
     if workers is None:
         if items < PARALLEL_MIN_ITEMS:
             return 1
-        return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+        return max(1, min(usable_cores(), MAX_AUTO_WORKERS))  # a CPU-limited container: its share
     return max(1, workers)
 
 
