@@ -46,11 +46,14 @@ def default_threads(environ: Mapping[str, str] | None = None) -> int:
         A positive thread count. An ``OMP_NUM_THREADS`` that is no positive integer
         (OpenMP accepts lists such as ``4,2``) counts by its first number, or is ignored.
     """
+    return omp_threads(environ) or usable_cores()
+
+
+def omp_threads(environ: Mapping[str, str] | None = None) -> int | None:
+    """The thread count the user set in ``OMP_NUM_THREADS`` (its first number), else None."""
     environ = os.environ if environ is None else environ
     first = environ.get(OMP_ENV, "").split(",")[0].strip()
-    if first.isdigit() and int(first) > 0:
-        return int(first)
-    return usable_cores()
+    return int(first) if first.isdigit() and int(first) > 0 else None
 
 
 def resolve_threads(threads: int | None, environ: Mapping[str, str] | None = None) -> int:

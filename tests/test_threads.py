@@ -66,3 +66,14 @@ def test_the_slowdown_hint_fires_once_with_the_threads_hint() -> None:
     assert said[2] is not None
     assert "epoch 3 trained at 24 images/s, 11% of the first epoch's 225 with 2 threads" in said[2]
     assert "--threads 1" in said[2]
+
+
+def test_nproc_shares_the_cores_unless_the_user_set_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lettercnn.training.launch import threads_per_process
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    assert threads_per_process(None, 2, {}) == 4
+    assert threads_per_process(None, 16, {}) == 1  # never below one
+    assert threads_per_process(None, 2, {"OMP_NUM_THREADS": "3"}) == 3  # OpenMP reads it in every process
+    assert threads_per_process(None, 2, {"OMP_NUM_THREADS": "many"}) == 4
+    assert threads_per_process(5, 2, {"OMP_NUM_THREADS": "3"}) == 5  # --threads wins

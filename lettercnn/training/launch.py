@@ -15,10 +15,10 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from lettercnn.errors import TrainingError
-from lettercnn.threads import OMP_ENV, resolve_threads, usable_cores
+from lettercnn.threads import OMP_ENV, omp_threads, resolve_threads, usable_cores
 from lettercnn.training import distributed
 from lettercnn.training.config import TrainConfig
 from lettercnn.training.distributed import EXIT_PEER_GONE
@@ -34,9 +34,12 @@ TORCH_LAUNCH_LOGGERS = ("torch.distributed.elastic", "torch.distributed.run", "t
 STOPPED = {130, -signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM, EXIT_PEER_GONE}
 
 
-def threads_per_process(threads: int | None, nproc: int) -> int:
-    """torch threads for each of ``nproc`` processes: ``threads``, else the usable cores shared out (at least 1)."""
-    return threads if threads is not None else max(1, usable_cores() // nproc)
+def threads_per_process(threads: int | None, nproc: int, environ: Mapping[str, str] | None = None) -> int:
+    """torch threads for each of ``nproc`` processes: ``threads``; else the user's
+    ``OMP_NUM_THREADS`` (OpenMP reads it per process); else the usable cores shared out (at least 1)."""
+    if threads is not None:
+        return threads
+    return omp_threads(environ) or max(1, usable_cores() // nproc)
 
 
 def launch_run(
