@@ -97,6 +97,19 @@ def test_an_underline_is_no_part_of_the_letter():
     assert differs(canonical(photo(coverage)), REFERENCE) < 10
 
 
+@pytest.mark.parametrize("org", [(100, 115), (-45, 115), (50, 60), (110, 195)])
+def test_a_letter_cut_off_by_the_frame_is_no_glyph(org):
+    cut = photo(ink("K", org=org), ramp(0.3), noise=0.01)  # runs off the right, left, top, bottom-right
+    assert not canonical(cut).any()
+
+
+def test_a_whole_letter_near_the_edge_and_a_tight_crop_are_still_read():
+    near = photo(ink("K", org=(94, 115)))  # one column of paper left to its right
+    assert canonical(near).any()
+    tight = photo(ink("I", side=40, scale=1.2, thickness=4, org=(10, 36)))[12:36, 6:24]  # ink at top and bottom
+    assert canonical(tight).any()
+
+
 @pytest.mark.parametrize("strength", [0.0, 0.6])
 def test_a_blank_page_has_no_glyph_even_under_a_lamp(strength):
     blank = photo(np.zeros((SIDE, SIDE), np.float32), ramp(strength), noise=0.02)

@@ -11,7 +11,8 @@ its aspect ratio inside a margin (the EMNIST recipe), 32x32, then normalised::
           --threshold (Otsu | adaptive)--> mask
           --choose_glyph--> the letter: rules erased; frames, boxes, underlines,
                             specks and cut-off neighbours dropped          (choice.py)
-          --stands_out? (else no glyph: a blank page)--> crop + clean
+          --stands_out? whole? (else no glyph: a blank page, a letter cut off
+                            by the image's edge)--> crop + clean
           --fit--> uint8 32x32 (canonical)  --normalize--> float32 (1, 32, 32)  (glyph.py)
 
 Training data (image folders, the synthetic letters and scenes) and ``letters
@@ -29,6 +30,7 @@ from lettercnn.preprocess.glyph import (
     InputSpec,
     Threshold,
     canonical,
+    cut_off,
     glyph_mask,
     normalize,
     stands_out,
@@ -56,6 +58,7 @@ __all__ = [
     "Threshold",
     "canonical",
     "choose_glyph",
+    "cut_off",
     "dark_ink",
     "encode_png",
     "glyph_bright",

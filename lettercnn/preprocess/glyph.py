@@ -2,7 +2,7 @@
 
 image --gray--> float [0, 1] --glyph_bright--> ink bright, light flattened
       --threshold (Otsu | adaptive)--> mask --choose_glyph--> the letter's mask
-      --stands_out? (else no glyph)--> crop + clean --fit--> uint8 32x32 (canonical)
+      --stands_out? whole? (else no glyph)--> crop + clean --fit--> uint8 32x32 (canonical)
       --normalize--> float32 (1, 32, 32)
 """
 
@@ -30,6 +30,10 @@ NOISE_SIGMAS = 4.5
 # ...and by at least this share of the light: a pen or pencil takes far more (ink on
 # paper 0.4-0.95); what a smooth lamp fall-off leaves after flattening takes less.
 MIN_GLYPH_CONTRAST = 0.15
+# A letter cut off by the image's edge (:func:`cut_off`) touches one side, or two that
+# meet at a corner, and spans at most this share of the image each way; a tight crop
+# touches opposite sides, a whole letter in a photo none.
+CUT_OFF_MAX_SPAN = 0.75
 # Block size of the adaptive threshold, as a fraction of the shorter image side.
 ADAPTIVE_BLOCK_FRACTION = 0.25
 
@@ -134,8 +138,9 @@ def canonical(
         threshold: how the glyph is told from the background, see :func:`glyph_mask`.
 
     Returns:
-        uint8 array (spec.size, spec.size). An image with no glyph (blank, flat)
-        gives an all-black array.
+        uint8 array (spec.size, spec.size). An image with no glyph (blank, flat, ink
+        no stronger than the page's noise) or only part of one (cut off by the
+        image's edge, see :func:`cut_off`) gives an all-black array.
 
     Raises:
         ImageError: unreadable file or an array that is not an image.
@@ -145,9 +150,27 @@ def canonical(
     levels = to_levels(bright)
     mask = threshold_mask(levels, threshold)
     mask = None if mask is None else choose_glyph(mask)
-    if mask is None or not stands_out(levels, mask):
+    if mask is None or not stands_out(levels, mask) or cut_off(mask):
         return np.zeros((spec.size, spec.size), dtype=np.uint8)
     return glyph_image(bright, levels, mask, spec)
+
+
+def cut_off(mask: np.ndarray) -> bool:
+    """Whether the glyph under ``mask`` (bool, non-empty) runs off the image: a letter
+    half out of the camera's view, not a letter to read.
+
+    It touches one side of the image, or two sides that meet at a corner, and spans
+    at most CUT_OFF_MAX_SPAN of the image each way. A tight crop of a letter touches
+    opposite sides (or fills the image), and a whole letter in a photo touches none.
+    """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    height, width = mask.shape
+    top, bottom = rows[0] == 0, rows[-1] == height - 1
+    left, right = cols[0] == 0, cols[-1] == width - 1
+    if (top and bottom) or (left and right) or not (top or bottom or left or right):
+        return False
+    tall, wide = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    return bool(tall <= CUT_OFF_MAX_SPAN * height and wide <= CUT_OFF_MAX_SPAN * width)
 
 
 def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:

@@ -60,6 +60,16 @@ def draw_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
     return page
 
 
+def draw_cut_off(rng: np.random.Generator) -> np.ndarray:
+    """A big letter drawn half off the page's right edge: no whole glyph, answered '?'."""
+    width, height = PAGE
+    page = np.full((height, width), 255, np.uint8)
+    (text_w, text_h), _ = cv2.getTextSize("K", cv2.FONT_HERSHEY_SIMPLEX, SCALES[1], 10)
+    x, y = width - text_w // 2, (height + text_h) // 2 + int(rng.integers(-10, 11))
+    cv2.putText(page, "K", (x, y), cv2.FONT_HERSHEY_SIMPLEX, SCALES[1], 0, 10, cv2.LINE_AA)
+    return page
+
+
 def _clear(recognizer: Recognizer, probabilities: np.ndarray) -> bool:
     """No near tie: the top two apart, and the best away from the '?' threshold."""
     second, best = np.sort(probabilities)[-2:]
@@ -110,16 +120,25 @@ def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) 
             if _clear(recognizer, probabilities):  # a blank page has no probabilities: drawn again
                 break
         written[name] = len(data)
-        cases.append(
-            {
-                "name": name.removesuffix(".png"),
-                "file": name,
-                "glyph": _b64(result.glyphs[0]),
-                "probabilities": [float(p) for p in probabilities],
-                "answer": prediction.letter,
-            }
-        )
+        cases.append(_drawn_case(name, result.glyphs[0], probabilities, prediction.letter))
+    # A letter running off the page: both sides find no whole glyph and answer '?'.
+    name = "drawn-cut-off.png"
+    data = preprocess.encode_png(draw_cut_off(rng))
+    write_bytes(folder / name, data)
+    result = recognizer.read_file(folder / name, top_k=everything)
+    written[name] = len(data)
+    cases.append(_drawn_case(name, result.glyphs[0], np.zeros(everything), result.predictions[0].letter))
     return cases, written
+
+
+def _drawn_case(name: str, glyph: np.ndarray, probabilities: np.ndarray, answer: str) -> dict[str, object]:
+    return {
+        "name": name.removesuffix(".png"),
+        "file": name,
+        "glyph": _b64(glyph),
+        "probabilities": [float(p) for p in probabilities],
+        "answer": answer,
+    }
 
 
 def write_cases(recognizer: Recognizer, folder: Path, seed: int = SEED) -> tuple[dict[str, int], tuple[int, int]]:

@@ -3,7 +3,7 @@
 //
 //   RGBA --gray--> [0, 1] --polarity, min-max stretch--> ink bright
 //        --stretch + Otsu--> mask --components: frames, specks out; the letter and
-//        its parts--> stands out? (else no glyph) --crop, ink to white, fit keeping
+//        its parts--> stands out? whole? (else no glyph) --crop, ink to white, fit keeping
 //        the aspect inside the margin--> uint8 size x size --normalize--> float32
 //
 // Simpler than Python (README, "In the browser"): no illumination flattening (the
@@ -30,6 +30,7 @@ const UNDERLINE_MAX_HEIGHT = 0.12;
 const UNDERLINE_WEIGHT = 0.2;
 const DOT_AREA_FRACTION = 0.35;
 const DOT_GAP_FRACTION = 0.5;
+const CUT_OFF_MAX_SPAN = 0.75;
 
 const f32 = Math.fround;
 
@@ -422,14 +423,29 @@ function fit(crop, cropW, cropH, spec) {
   return glyph;
 }
 
+// A letter cut off by the edge (glyph.py's cut_off): it touches one side, or two that
+// meet at a corner, and spans at most CUT_OFF_MAX_SPAN of the image each way.
+function cutOff(mask, width, height) {
+  const { x0, y0, x1, y1 } = boundingBox(mask, width, height);
+  const top = y0 === 0;
+  const bottom = y1 === height;
+  const left = x0 === 0;
+  const right = x1 === width;
+  if ((top && bottom) || (left && right) || !(top || bottom || left || right)) return false;
+  return y1 - y0 <= CUT_OFF_MAX_SPAN * height && x1 - x0 <= CUT_OFF_MAX_SPAN * width;
+}
+
 // RGBA pixels (a canvas's ImageData) to the canonical glyph: uint8 size x size,
-// white on black; all black when there is no glyph (a blank canvas, a flat frame).
+// white on black; all black when there is no glyph (a blank canvas, a flat frame) or
+// only part of one (cut off by the edge).
 export function canonical(rgba, width, height, spec) {
   const bright = glyphBright(toGray(rgba, width, height), width, height);
   const levels = toLevels(bright);
   const threshold = thresholdMask(levels);
   const mask = threshold && chooseGlyph(threshold, width, height);
-  if (!mask || !standsOut(levels, mask, width, height)) return new Uint8Array(spec.size * spec.size);
+  if (!mask || !standsOut(levels, mask, width, height) || cutOff(mask, width, height)) {
+    return new Uint8Array(spec.size * spec.size);
+  }
   return glyphImage(bright, levels, mask, width, height, spec);
 }
 
