@@ -128,3 +128,9 @@ def test_glyph_bright_gives_the_ink_as_a_share_of_the_local_light():
     strokes = ink() > 0.9
     assert bright[strokes].min() > 0.7  # black ink is dark under dim light and bright light alike
     assert np.median(bright[ink() == 0]) < 0.03  # the paper is flat zero
+
+
+def test_a_dark_band_along_one_edge_of_a_blank_page_is_no_glyph():
+    light = np.ones((SIDE, SIDE), np.float32)
+    light[:, :14] = np.linspace(0.55, 1.0, 14, dtype=np.float32)  # the lamp's fall-off at the left edge
+    assert not canonical(photo(np.zeros((SIDE, SIDE), np.float32), light, noise=0.01)).any()

@@ -30,9 +30,9 @@ NOISE_SIGMAS = 4.5
 # ...and by at least this share of the light: a pen or pencil takes far more (ink on
 # paper 0.4-0.95); what a smooth lamp fall-off leaves after flattening takes less.
 MIN_GLYPH_CONTRAST = 0.15
-# A letter cut off by the image's edge (:func:`cut_off`) touches one side, or two that
-# meet at a corner, and spans at most this share of the image each way; a tight crop
-# touches opposite sides, a whole letter in a photo none.
+# A letter cut off by the image's edge (:func:`cut_off`) touches the left or the right
+# side and spans at most this share of the width, or the same with top and bottom; a
+# tight crop touches opposite sides, a whole letter in a photo none.
 CUT_OFF_MAX_SPAN = 0.75
 # Block size of the adaptive threshold, as a fraction of the shorter image side.
 ADAPTIVE_BLOCK_FRACTION = 0.25
@@ -157,20 +157,21 @@ def canonical(
 
 def cut_off(mask: np.ndarray) -> bool:
     """Whether the glyph under ``mask`` (bool, non-empty) runs off the image: a letter
-    half out of the camera's view, not a letter to read.
+    half out of the camera's view, or the dark band a lamp leaves along one edge of
+    a blank page; not a letter to read.
 
-    It touches one side of the image, or two sides that meet at a corner, and spans
-    at most CUT_OFF_MAX_SPAN of the image each way. A tight crop of a letter touches
-    opposite sides (or fills the image), and a whole letter in a photo touches none.
+    It hugs one side: it touches the left edge or the right one (not both) and spans at
+    most CUT_OFF_MAX_SPAN of the width, or the same with top and bottom. A tight crop
+    of a letter touches opposite sides (or fills the image), and a whole letter in a
+    photo touches none.
     """
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     height, width = mask.shape
     top, bottom = rows[0] == 0, rows[-1] == height - 1
     left, right = cols[0] == 0, cols[-1] == width - 1
-    if (top and bottom) or (left and right) or not (top or bottom or left or right):
-        return False
-    tall, wide = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    return bool(tall <= CUT_OFF_MAX_SPAN * height and wide <= CUT_OFF_MAX_SPAN * width)
+    sideways = left != right and cols[-1] - cols[0] + 1 <= CUT_OFF_MAX_SPAN * width
+    upright = top != bottom and rows[-1] - rows[0] + 1 <= CUT_OFF_MAX_SPAN * height
+    return bool(sideways or upright)
 
 
 def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:

@@ -423,16 +423,14 @@ function fit(crop, cropW, cropH, spec) {
   return glyph;
 }
 
-// A letter cut off by the edge (glyph.py's cut_off): it touches one side, or two that
-// meet at a corner, and spans at most CUT_OFF_MAX_SPAN of the image each way.
+// A letter cut off by the edge (glyph.py's cut_off): it touches the left or the right
+// side (not both) and spans at most CUT_OFF_MAX_SPAN of the width, or the same with
+// top and bottom.
 function cutOff(mask, width, height) {
   const { x0, y0, x1, y1 } = boundingBox(mask, width, height);
-  const top = y0 === 0;
-  const bottom = y1 === height;
-  const left = x0 === 0;
-  const right = x1 === width;
-  if ((top && bottom) || (left && right) || !(top || bottom || left || right)) return false;
-  return y1 - y0 <= CUT_OFF_MAX_SPAN * height && x1 - x0 <= CUT_OFF_MAX_SPAN * width;
+  const sideways = (x0 === 0) !== (x1 === width) && x1 - x0 <= CUT_OFF_MAX_SPAN * width;
+  const upright = (y0 === 0) !== (y1 === height) && y1 - y0 <= CUT_OFF_MAX_SPAN * height;
+  return sideways || upright;
 }
 
 // RGBA pixels (a canvas's ImageData) to the canonical glyph: uint8 size x size,
