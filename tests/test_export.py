@@ -295,7 +295,10 @@ def test_a_run_exports_with_a_temperature_and_threshold_the_runtime_applies(tiny
 
     fitted = read_metadata(tiny_model)[META_CALIBRATION]
     assert fitted["temperature"] > 0 and 0.0 <= fitted["min_confidence"] <= 1.0
-    assert fitted["ece_after"] <= fitted["ece_before"] + 1e-9 and "validation split" in fitted["source"]
+    # The temperature minimises the NLL over a range that holds T = 1; the ECE of a tiny
+    # model's few letters may go either way, so it is only reported.
+    assert fitted["nll_after"] <= fitted["nll_before"] + 1e-9 and "validation split" in fitted["source"]
+    assert 0.0 <= fitted["ece_after"] <= 1.0 and 0.0 <= fitted["ece_before"] <= 1.0
     recognizer = Recognizer(tiny_model)
     assert recognizer.temperature == pytest.approx(fitted["temperature"])
     assert recognizer.min_confidence == pytest.approx(fitted["min_confidence"])

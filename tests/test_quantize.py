@@ -74,16 +74,25 @@ def test_int8_graph_is_qdq_with_per_channel_weights_and_an_fp32_first_conv(quant
 
 def test_int8_keeps_accuracy_on_the_models_own_validation_split(quantized: tuple[Path, QuantReport]) -> None:
     report = quantized[1]
-    assert report.validation.startswith("the run's synthetic validation split (250 per letter, seed 0)")
-    assert report.val_images == 6500
-    # Rebuilt from the metadata: the very images the run validated on, so fp32 scores
-    # exactly the validation accuracy training recorded (to the last image).
+    config = json.loads((SHIPPED_RUN / "config.json").read_text())
+    per_letter = json.loads((SHIPPED_RUN / "metrics.json").read_text())["sizes"]["val"] // 26
+    assert report.validation.startswith(
+        f"the run's synthetic validation split ({per_letter} per letter, seed {config['seed']})"
+    )
+    assert report.val_images == 26 * per_letter
+    # Rebuilt from the metadata: the run's validation split, drawn again with today's
+    # preprocessing. The shipped run validated before a glyph that hugs one side of
+    # its image became no glyph (preprocess.cut_off): such renders are now drawn again,
+    # so fp32 scores near the validation accuracy training recorded (94.1 % then,
+    # 95.0 % now), not to the last image.
     props = {p.key: p.value for p in onnx.load(quantized[0]).metadata_props}
     recorded = json.loads(props[META_TRAIN])["val_accuracy"]
-    assert report.fp32_accuracy == pytest.approx(recorded, abs=1.5 / report.val_images)
+    assert report.fp32_accuracy == pytest.approx(recorded, abs=0.015)
     assert report.drop_points <= 0.5
     assert report.agreement >= 0.98
-    assert "synthetic letters (12 per letter, seed 1)" in report.calibration  # not the validation seed
+    assert (
+        f"synthetic letters (12 per letter, seed {config['seed'] + 1})" in report.calibration
+    )  # not the validation seed
 
 
 def test_too_large_an_accuracy_drop_is_refused_and_nothing_written(tmp_path: Path) -> None:
@@ -162,7 +171,8 @@ def test_export_int8_writes_both_models_and_compares_them(tmp_path: Path) -> Non
     result = runner.invoke(app, ["export", str(out), "--checkpoint", str(SHIPPED_RUN), "--int8"])
     assert result.exit_code == 0, result.output
     assert out.is_file() and int8_path(out).is_file()
-    assert "fp32 vs int8 on 6500 validation images" in result.output
+    validation = json.loads((SHIPPED_RUN / "metrics.json").read_text())["sizes"]["val"]
+    assert f"fp32 vs int8 on {validation} validation images" in result.output
     assert Recognizer(int8_path(out)).predict(str(next(SAMPLES.glob("A_*.png")))).letter == "A"
 
 
