@@ -177,6 +177,14 @@ def test_init_refuses_another_batch_norm_setting_before_rendering(tiny_run: RunR
     assert not (tmp_path / "tiny").exists()
 
 
+def test_init_refuses_weights_of_another_architecture_before_rendering(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model_config": {"num_classes": NUM_CLASSES}, "state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(ValueError, match="weights of another architecture"):
+        fit(tiny_config(tmp_path, init=str(foreign)))
+    assert not (tmp_path / "tiny").exists()
+
+
 def test_nan_loss_stops_training_and_keeps_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch.nn.functional as F
 

@@ -29,14 +29,7 @@ from lettercnn.data import Splits
 from lettercnn.errors import NonFiniteLossError, RunFinishedError, TrainingInterrupted
 from lettercnn.fileio import remove_stale_temps, write_json
 from lettercnn.labels import LETTERS
-from lettercnn.nn.checkpoint import (
-    MODEL_CONFIG,
-    STATE_DICT,
-    TRAIN_CONFIG,
-    checkpoint_payload,
-    load_checkpoint,
-    save_checkpoint,
-)
+from lettercnn.nn.checkpoint import TRAIN_CONFIG, checkpoint_payload, load_checkpoint, save_checkpoint
 from lettercnn.nn.losses import letter_loss
 from lettercnn.nn.model import LetterCNN
 from lettercnn.preprocess import DEFAULT_SPEC
@@ -228,15 +221,16 @@ def initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        ValueError: not a lettercnn checkpoint, or one with another BatchNorm setting.
+        ValueError: not a lettercnn checkpoint (or not a LetterCNN's weights), or one with
+            another BatchNorm setting.
     """
     assert config.init is not None
-    payload = load_checkpoint(config.init)
-    saved = bool(payload[MODEL_CONFIG].get("batch_norm", True))
+    trained = LetterCNN.from_checkpoint(config.init)  # checks its config and weights are a LetterCNN's
+    saved = trained.config.batch_norm
     if saved != config.batch_norm:
         had, asked = ("with" if saved else "without"), ("--batch-norm" if config.batch_norm else "--no-batch-norm")
         raise ValueError(f"cannot start from {config.init}: it was trained {had} BatchNorm, this run asks {asked}")
-    return payload[STATE_DICT]
+    return trained.state_dict()
 
 
 def _load_resume_state(run: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
