@@ -35,6 +35,7 @@ from lettercnn.training.distributed import (
     check_world_size,
     failure_hook,
     per_rank_batch,
+    rank_seed,
     world_from_env,
 )
 from lettercnn.training.launch import _failure_status
@@ -209,6 +210,20 @@ def test_two_processes_on_half_batches_step_like_one_on_the_whole_batch(tmp_path
 def test_letters_train_nproc_2_writes_one_run_folder_with_world_size_2(ddp_run: Path) -> None:
     assert_one_loadable_run(ddp_run.parent, 2)
     assert [record["epoch"] for record in json.loads((ddp_run / HISTORY_FILE).read_text())] == [1, 2]
+
+
+def test_each_process_draws_its_own_augmentation_and_last_pt_keeps_every_ones_random_state(ddp_run: Path) -> None:
+    states = torch.load(ddp_run / LAST_CHECKPOINT, weights_only=True)["rng"]
+    assert isinstance(states, list) and len(states) == 2
+    # Both ranks drew as many samples; the same seed would leave the same state.
+    assert not torch.equal(states[0]["torch"], states[1]["torch"])
+
+
+def test_rank_0_draws_what_one_process_draws_and_every_other_rank_its_own_stream() -> None:
+    assert rank_seed(7, 0) == 7
+    seeds = {rank_seed(7, rank) for rank in range(1, 9)} | {rank_seed(8, 1)}
+    assert len(seeds) == 9 and 7 not in seeds
+    assert rank_seed(7, 3) == rank_seed(7, 3)
 
 
 def test_torchrun_runs_the_ordinary_train_command(tmp_path: Path) -> None:

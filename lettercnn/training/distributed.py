@@ -16,6 +16,9 @@ A run in N processes is the ordinary run, started by torch's launcher (``torchru
 - BatchNorm normalises each process's share with its own statistics on gloo (the
   running averages are rank 0's: DDP broadcasts its buffers every step); on CUDA it
   is ``SyncBatchNorm``, statistics over the whole global batch;
+- each process draws its own augmentation and dropout (:func:`rank_seed`; rank 0 the
+  stream a single process draws), and ``last.pt`` keeps every process's random state,
+  so a resumed run draws what an unbroken one would;
 - rank 0 alone evaluates (the full validation and test sets, no sampler padding) and
   writes the run folder.
 """
@@ -30,6 +33,7 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -159,6 +163,23 @@ def per_rank_batch(batch_size: int, world: World) -> int:
             f"use a multiple of {world.size}"
         )
     return batch_size // world.size
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s random streams (augmentation, dropout): ``seed`` itself
+    for rank 0, so one process and rank 0 draw alike; another, independent one for each other rank."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence((seed, rank)).generate_state(1, np.uint32)[0])
+
+
+def gather(value: T, world: World) -> list[T]:
+    """``value`` from every process, in rank order (one process: ``[value]``); every process must call it."""
+    if not world.active:
+        return [value]
+    values: list[T | None] = [None] * world.size
+    dist.all_gather_object(values, value)
+    return values  # type: ignore[return-value]
 
 
 def sum_over_ranks(values: list[float], world: World) -> list[float]:

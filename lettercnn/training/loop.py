@@ -347,6 +347,8 @@ class _Trainer:
         self.model = LetterCNN(batch_norm=config.batch_norm, dropout=config.dropout).to(device)
         self.net = distributed.wrap(self.model, device, world)  # what trains; self.model is what is saved
         self.model = getattr(self.net, "module", self.net)  # SyncBatchNorm on CUDA replaces the BN layers
+        if world.rank:  # the weights are rank 0's (DDP sent them); the augmentation and dropout are this rank's own
+            seed_everything(distributed.rank_seed(config.seed, world.rank))
         self.fail_check = distributed.failure_hook(world)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.train_loader, self.val_loader, self.test_loader = _loaders(splits, config, device, self.generator, world)
@@ -379,7 +381,8 @@ class _Trainer:
         self.saved_epoch = int(state["epoch"])
         self.best_epoch = int(state["best_epoch"])
         self.best_val_acc = float(state["best_val_acc"])
-        _set_rng_state(state["rng"], self.generator)
+        states = state["rng"]  # a list, one per process; one process (or a DDP run of an older version): a dict
+        _set_rng_state(states[self.world.rank] if isinstance(states, list) else states, self.generator)
 
     def run(self) -> RunResult:
         """Train the remaining epochs, then score best.pt on the test split."""
@@ -402,6 +405,7 @@ class _Trainer:
         """A rank other than 0: train its share of every epoch; rank 0 evaluates, writes and sends the result."""
         for epoch in range(self.saved_epoch + 1, self.config.epochs + 1):
             self._train_epoch(epoch)
+            self.save_last()  # sends this rank's random state to rank 0's last.pt
         return distributed.from_main(self.world, self._finish)
 
     def _epoch(self, epoch: int) -> None:
@@ -480,7 +484,10 @@ class _Trainer:
         return payload
 
     def save_last(self) -> None:
-        """Write last.pt (rank 0): everything needed to continue after the current epoch."""
+        """Write last.pt (rank 0): everything needed to continue after the current epoch.
+
+        Every process calls it (it gathers their random states); rank 0 writes."""
+        states = distributed.gather(_rng_state(self.generator), self.world)
         if not self.world.main:
             return
         epoch = len(self.history)
@@ -493,7 +500,7 @@ class _Trainer:
                 history=[dataclasses.asdict(r) for r in self.history],
                 best_epoch=self.best_epoch,
                 best_val_acc=self.best_val_acc,
-                rng=_rng_state(self.generator),
+                rng=states if self.world.active else states[0],
             ),
         )
         self.saved_epoch = epoch
