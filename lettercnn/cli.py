@@ -165,6 +165,22 @@ def eval_command(
         display.print_evaluation(Console(), result)
 
 
+@app.command("average")
+def average_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (their best.pt) or .pt files, two or more.")],
+    name: Annotated[str, typer.Option(help="The new run folder's name.")] = "average",
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path(TRAIN.runs_dir),
+    device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+) -> None:
+    """Average the weights of runs fine-tuned from one start (a model soup) into a new run, scored beside them."""
+    console = Console()
+    with user_errors(needs_training="letters average"), display.progress_bar(console, "rendering the splits") as bar:
+        from lettercnn.training.average import average_runs
+
+        result = average_runs(runs, runs_dir, name, device=device, progress=bar)
+    display.print_average(console, result)
+
+
 @app.command("experiments")
 def experiments_command(
     data: Annotated[Optional[Path], option("Image tree: A/..Z/, or train/ and test/.", default="synthetic")] = None,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.export import ExportReport
     from lettercnn.report.build import Report
     from lettercnn.runtime import FileResult, Recognizer
+    from lettercnn.training.average import AverageResult
     from lettercnn.training.evaluate import EvalResult
     from lettercnn.training.loop import Callbacks, RunInfo, RunResult
 
@@ -196,6 +197,18 @@ def print_evaluation(console: Console, result: EvalResult) -> None:
     if mistakes:
         listed = ", ".join(f"{true}->{predicted} {count}x" for true, predicted, count in mistakes)
         say(console, f"Most frequent confusions (true->predicted): {listed}")
+
+
+def print_average(console: Console, result: AverageResult) -> None:
+    """``letters average``: each run and the average, on the first run's splits; the new folder."""
+    table = Table(title="Weights averaged", title_justify="left")
+    for header in ("Model", "Val acc", "Test acc"):
+        table.add_column(header, justify="left" if header == "Model" else "right")
+    for row in [*result.runs, result.average]:
+        table.add_row(row.name, percent(row.val_accuracy), percent(row.test_accuracy))
+    console.print(table)
+    say(console, f"Scored: {result.source} and its validation split")
+    say(console, f"Run folder: {result.run_dir} (export it: letters export --checkpoint {result.run_dir})")
 
 
 def comparison_table(rows: list[Any]) -> Table:
