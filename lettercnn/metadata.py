@@ -50,7 +50,7 @@ METADATA_KEYS = (META_LABELS, META_INPUT, META_VERSION, META_OPSET, META_TRAIN, 
 # What the runtime cannot work without.
 REQUIRED_KEYS = (META_LABELS, META_INPUT)
 # Checkpoint keys copied into metadata 'train' (besides the model and train config).
-CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc")
+CHECKPOINT_TRAIN_KEYS = ("epoch", "data_source", "best_epoch", "best_val_acc", "averaged_from")
 
 
 def encode(metadata: Mapping[str, Any]) -> dict[str, str]:

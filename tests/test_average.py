@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from lettercnn.cli import app
+from lettercnn.export import export_onnx
+from lettercnn.metadata import META_TRAIN
 from lettercnn.nn.checkpoint import checkpoint_payload, load_checkpoint
 from lettercnn.nn.model import LetterCNN
 from lettercnn.runs import BEST_CHECKPOINT, CONFIG_FILE, METRICS_FILE
@@ -87,6 +90,10 @@ def test_letters_average_writes_a_run_of_the_mean_weights_scored_beside_its_runs
     ]  # fmt: skip
     assert metrics["sizes"] == {"val": 26, "test": 26} and metrics["test"]["count"] == 26
     assert load_checkpoint(soup)["val_acc"] == metrics["best_val_accuracy"]
+    # It exports like any run, and the model says what it is the average of.
+    exported = export_onnx(soup, tmp_path / "soup.onnx", parity_samples=64).file
+    train = json.loads({p.key: p.value for p in onnx.load(exported).metadata_props}[META_TRAIN])
+    assert train["averaged_from"] == [run["name"] for run in metrics["averaged_from"]] and "epoch" not in train
 
 
 def test_letters_average_of_a_missing_or_foreign_run_is_one_error_line(tiny_run: RunResult, tmp_path: Path) -> None:

@@ -158,7 +158,8 @@ def average_runs(
     soup = {**first, STATE_DICT: weights}
     average, test = score(soup, "average")
     run_dir = make_run_dir(runs_dir, name)
-    soup.update({"val_acc": average.val_accuracy, "averaged_from": names, EPOCH: 0})
+    soup.pop(EPOCH, None)  # no one epoch made it
+    soup.update(val_acc=average.val_accuracy, averaged_from=names)
     save_checkpoint(run_dir / BEST_CHECKPOINT, soup)
     write_json(run_dir / CONFIG_FILE, dict(first.get(TRAIN_CONFIG) or {}))
     write_json(
