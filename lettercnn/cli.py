@@ -171,10 +171,12 @@ def average_command(
     name: Annotated[str, typer.Option(help="The new run folder's name.")] = "average",
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path(TRAIN.runs_dir),
     device: Annotated[Device, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = TRAIN.device,
+    threads: Threads = None,
 ) -> None:
     """Average the weights of runs fine-tuned from one start (a model soup) into a new run, scored beside them."""
     console = Console()
     with user_errors(needs_training="letters average"), display.progress_bar(console, "rendering the splits") as bar:
+        apply_threads(threads)
         from lettercnn.training.average import average_runs
 
         result = average_runs(runs, runs_dir, name, device=device, progress=bar)

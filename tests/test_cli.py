@@ -564,6 +564,7 @@ HIDE_TORCH = (
 )
 TORCH_COMMANDS = {
     "train": ["train", "--runs-dir", "runs"],
+    "average": ["average", "a.pt", "b.pt", "--runs-dir", "runs"],
     "eval": ["eval", "model.pt", "--data", "letters"],
     "export": ["export", "m.onnx", "--checkpoint", "model.pt"],
     "report": ["report", "--checkpoint", "model.pt"],
@@ -643,7 +644,7 @@ def test_a_pytorch_checkpoint_as_model_says_how_to_export_it(untrained_checkpoin
 
 @pytest.mark.parametrize(
     "command",
-    [["recognize"], ["camera"], ["train"], ["export"], ["eval"], ["report"], ["experiments"], ["bench"],
+    [["recognize"], ["camera"], ["train"], ["average"], ["export"], ["eval"], ["report"], ["experiments"], ["bench"],
      ["data", "synth"], ["data", "emnist"]],
 )  # fmt: skip
 def test_help_fits_80_columns_and_shows_no_type_for_flags(command: list[str]) -> None:
@@ -733,7 +734,10 @@ def test_train_runs_with_the_threads_given(tmp_path: Path) -> None:
     assert torch.get_num_threads() == 1
 
 
-@pytest.mark.parametrize("command", [["train"], ["eval", "--data", "."], ["export"], ["report"], ["experiments"]])
+@pytest.mark.parametrize(
+    "command",
+    [["train"], ["average", "a.pt", "b.pt"], ["eval", "--data", "."], ["export"], ["report"], ["experiments"]],
+)
 def test_every_torch_command_refuses_threads_below_one_in_one_line(command: list[str]) -> None:
     assert_clean_error(runner.invoke(app, [*command, "--threads", "0"]), 1, "--threads must be at least 1, got 0")
 
