@@ -140,8 +140,8 @@ def average_runs(
     """
     files = [resolve_checkpoint(source) for source in sources]
     payloads = [load_checkpoint(file) for file in files]
-    for payload, file in zip(payloads, files):
-        LetterCNN.from_payload(payload, file)  # the weights are a LetterCNN's
+    # Built before anything is rendered: checks each holds a LetterCNN's weights.
+    models = [LetterCNN.from_payload(payload, file) for payload, file in zip(payloads, files)]
     names = [str(file) for file in files]
     weights = average_weights(payloads, names)
     first = payloads[0]
@@ -149,14 +149,14 @@ def average_runs(
     splits = {split: held_out(split, first.get(TRAIN_CONFIG), progress=progress) for split in ("val", "test")}
     sets = {split: datasets.GlyphSet(s.glyphs, s.targets, None, s.source) for split, s in splits.items()}
 
-    def score(payload: Mapping[str, Any], label: str) -> tuple[Scored, EvalResult]:
-        model = LetterCNN.from_payload(payload, label).to(target)
+    def score(model: LetterCNN, label: str) -> tuple[Scored, EvalResult]:
+        model = model.to(target)
         val, test = (evaluate(model, sets[split], target) for split in ("val", "test"))
         return Scored(label, val.accuracy, test.accuracy), test
 
-    runs = [score(payload, label)[0] for payload, label in zip(payloads, names)]
+    runs = [score(model, label)[0] for model, label in zip(models, names)]
     soup = {**first, STATE_DICT: weights}
-    average, test = score(soup, "average")
+    average, test = score(LetterCNN.from_payload(soup, "average"), "average")
     run_dir = make_run_dir(runs_dir, name)
     soup.pop(EPOCH, None)  # no one epoch made it
     soup.update(val_acc=average.val_accuracy, averaged_from=names)
