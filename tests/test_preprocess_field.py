@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lettercnn.preprocess import canonical, dark_ink, glyph_bright
+from lettercnn.preprocess.glyph import bounds, cut_off
 
 SIDE = 160
 
@@ -101,6 +102,19 @@ def test_an_underline_is_no_part_of_the_letter():
 def test_a_letter_cut_off_by_the_frame_is_no_glyph(org):
     cut = photo(ink("K", org=org), ramp(0.3), noise=0.01)  # runs off the right, left, top, bottom-right
     assert not canonical(cut).any()
+
+
+def test_bounds_end_past_the_last_inked_row_and_column_so_touching_an_edge_is_end_equals_side():
+    mask = np.zeros((20, 30), bool)
+    mask[3:8, 0:4] = True
+    assert bounds(mask) == (3, 8, 0, 4)
+    assert cut_off(mask) and cut_off(mask, bounds(mask))  # hugs the left edge only
+    mask[:] = False
+    mask[5:15, 26:30] = True  # hugs the right edge, the last column
+    assert bounds(mask) == (5, 15, 26, 30) and cut_off(mask)
+    mask[:, :] = False
+    mask[0:20, 10:20] = True  # top to bottom: a tight crop, not cut off
+    assert not cut_off(mask)
 
 
 def test_a_whole_letter_near_the_edge_and_a_tight_crop_are_still_read():

@@ -150,12 +150,20 @@ def canonical(
     levels = to_levels(bright)
     mask = threshold_mask(levels, threshold)
     mask = None if mask is None else choose_glyph(mask)
-    if mask is None or not stands_out(levels, mask) or cut_off(mask):
+    box = None if mask is None else bounds(mask)
+    if box is None or not stands_out(levels, mask, box) or cut_off(mask, box):
         return np.zeros((spec.size, spec.size), dtype=np.uint8)
-    return glyph_image(bright, levels, mask, spec)
+    return glyph_image(bright, levels, mask, spec, box)
 
 
-def cut_off(mask: np.ndarray) -> bool:
+def bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The bounding box of ``mask`` (bool, non-empty): top, bottom, left, right, the
+    ends exclusive."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def cut_off(mask: np.ndarray, box: tuple[int, int, int, int] | None = None) -> bool:
     """Whether the glyph under ``mask`` (bool, non-empty) runs off the image: a letter
     half out of the camera's view, or the dark band a lamp leaves along one edge of
     a blank page; not a letter to read.
@@ -163,18 +171,18 @@ def cut_off(mask: np.ndarray) -> bool:
     It hugs one side: it touches the left edge or the right one (not both) and spans at
     most CUT_OFF_MAX_SPAN of the width, or the same with top and bottom. A tight crop
     of a letter touches opposite sides (or fills the image), and a whole letter in a
-    photo touches none.
+    photo touches none. ``box``: the mask's :func:`bounds`, if already found.
     """
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    first_row, end_row, first_col, end_col = bounds(mask) if box is None else box
     height, width = mask.shape
-    top, bottom = rows[0] == 0, rows[-1] == height - 1
-    left, right = cols[0] == 0, cols[-1] == width - 1
-    sideways = left != right and cols[-1] - cols[0] + 1 <= CUT_OFF_MAX_SPAN * width
-    upright = top != bottom and rows[-1] - rows[0] + 1 <= CUT_OFF_MAX_SPAN * height
+    top, bottom = first_row == 0, end_row == height
+    left, right = first_col == 0, end_col == width
+    sideways = left != right and end_col - first_col <= CUT_OFF_MAX_SPAN * width
+    upright = top != bottom and end_row - first_row <= CUT_OFF_MAX_SPAN * height
     return bool(sideways or upright)
 
 
-def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:
+def stands_out(levels: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int] | None = None) -> bool:
     """Whether the glyph under ``mask`` is ink rather than the page's own noise.
 
     A blank page thresholds into specks of sensor noise and paper grain. Ink stands
@@ -188,13 +196,15 @@ def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:
     Args:
         levels: the bright image as 0..255 levels (see :func:`glyph_bright`).
         mask: bool, the chosen glyph.
+        box: its :func:`bounds`, if already found.
     """
     inked = mask.astype(np.uint8)
     levels = cv2.blur(levels, (3, 3))  # noise is measured where a stroke is: a few pixels wide
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    reach = max(rows[-1] - rows[0], cols[-1] - cols[0]) // 2 + 2  # the page around the glyph, not the whole frame
-    top, bottom = max(0, rows[0] - reach), rows[-1] + reach + 1
-    left, right = max(0, cols[0] - reach), cols[-1] + reach + 1
+    first_row, end_row, first_col, end_col = bounds(mask) if box is None else box
+    # The page around the glyph, not the whole frame:
+    reach = (max(end_row - first_row, end_col - first_col) - 1) // 2 + 2
+    top, bottom = max(0, first_row - reach), end_row + reach
+    left, right = max(0, first_col - reach), end_col + reach
     around = 1 - cv2.dilate(inked[top:bottom, left:right], np.ones((3, 3), np.uint8))
     background = cv2.calcHist([levels[top:bottom, left:right]], [0], around, [256], [0, 256]).ravel()
     if background.sum() <= 0:
@@ -208,11 +218,17 @@ def stands_out(levels: np.ndarray, mask: np.ndarray) -> bool:
     return ink - median >= max(MIN_GLYPH_CONTRAST * 255.0, NOISE_SIGMAS * 1.4826 * max(mad, 0.5))
 
 
-def glyph_image(bright: np.ndarray, levels: np.ndarray, mask: np.ndarray, spec: InputSpec) -> np.ndarray:
+def glyph_image(
+    bright: np.ndarray,
+    levels: np.ndarray,
+    mask: np.ndarray,
+    spec: InputSpec,
+    box: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Crop the glyph under ``mask`` (non-empty, bool) from ``bright`` (``levels``: its
-    :func:`to_levels`, already computed for the threshold); fit it as uint8."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    :func:`to_levels`, already computed for the threshold; ``box``: the mask's
+    :func:`bounds`, if already found); fit it as uint8."""
+    top, bottom, left, right = bounds(mask) if box is None else box
     # Keep the anti-aliased edge of the strokes (a dilated mask), zero the rest,
     # and stretch the ink to full white so faint pencil and bold marker look alike.
     mask_u8 = mask.astype(np.uint8)
