@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lettercnn.preprocess import canonical, dark_ink, glyph_bright
+from lettercnn.preprocess.choice import _analysis_copy
 from lettercnn.preprocess.glyph import bounds, cut_off
 
 SIDE = 160
@@ -115,6 +116,22 @@ def test_bounds_end_past_the_last_inked_row_and_column_so_touching_an_edge_is_en
     mask[:, :] = False
     mask[0:20, 10:20] = True  # top to bottom: a tight crop, not cut off
     assert not cut_off(mask)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_rule_search_copy_of_a_transposed_mask_is_the_transposed_copy(seed):
+    # _erase_rules shrinks the mask once and transposes the copy to look for lines
+    # top to bottom: that must be what shrinking the transposed mask gives.
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        height, width = (int(side) for side in rng.integers(60, 600, 2))
+        ink = rng.random((height, width)) < rng.uniform(0.001, 0.2)
+        if seed % 2:
+            ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        small, scale = _analysis_copy(ink)
+        small_t, scale_t = _analysis_copy(np.ascontiguousarray(ink.T))
+        assert scale == scale_t
+        assert np.array_equal(small.T, small_t)
 
 
 def test_a_whole_letter_near_the_edge_and_a_tight_crop_are_still_read():

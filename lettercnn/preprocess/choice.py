@@ -176,8 +176,11 @@ def _erase_rules(mask: np.ndarray) -> np.ndarray:
     letter's own bar (a T in a tight crop, an L's foot) never does.
     """
     ink = mask > 0
-    across = _line_candidates(ink)  # left to right
-    down = [line.T for line in _line_candidates(np.ascontiguousarray(ink.T))]  # top to bottom
+    small, scale = _analysis_copy(ink)  # shrunk once: shrinking commutes with transposing
+    across = _line_candidates(ink, small, scale)  # left to right
+    down = [  # top to bottom
+        line.T for line in _line_candidates(np.ascontiguousarray(ink.T), np.ascontiguousarray(small.T), scale)
+    ]
     if not across and not down:
         return mask
     rest = ink & ~np.logical_or.reduce(across + down)
@@ -190,14 +193,22 @@ def _erase_rules(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _line_candidates(ink: np.ndarray) -> list[np.ndarray]:
-    """The pixels of each left-to-right line across a bool mask (see :func:`_erase_rules`)."""
+def _analysis_copy(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """A bool mask as uint8 0/255, shrunk so its longer side is at most
+    RULE_ANALYSIS_SIDE (a pixel is inked if any ink falls in it), and the scale."""
     height, width = ink.shape
     scale = min(1.0, RULE_ANALYSIS_SIDE / max(height, width))
     small = ink.astype(np.uint8) * 255
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = (cv2.resize(small, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
+    return small, scale
+
+
+def _line_candidates(ink: np.ndarray, small: np.ndarray, scale: float) -> list[np.ndarray]:
+    """The pixels of each left-to-right line across a bool mask (``small``, ``scale``:
+    its :func:`_analysis_copy`; see :func:`_erase_rules`)."""
+    height, width = ink.shape
     ys = np.arange(height, dtype=np.float32)[:, None]
     candidates = []
     for slope, intercept in _rule_fits(small):
