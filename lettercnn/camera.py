@@ -103,8 +103,7 @@ def _largest_glyph_box(frame: np.ndarray) -> tuple[int, int, int, int]:
     mask = preprocess.glyph_mask(preprocess.glyph_bright(preprocess.to_gray(small)))
     if mask is None:
         return 0, 0, width, height
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    x0, x1, y0, y1 = cols[0] * 4, (cols[-1] + 1) * 4, rows[0] * 4, (rows[-1] + 1) * 4
+    y0, y1, x0, x1 = (4 * end for end in preprocess.bounds(mask))
     side = int(max(x1 - x0, y1 - y0) * 1.3) + 8  # some paper around the glyph
     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
     x, y = max(0, cx - side // 2), max(0, cy - side // 2)
