@@ -32,6 +32,56 @@ from lettercnn.data.render import truetype_templates
 LICENCES = {"OFL-1.1", "Apache-2.0", "UFL-1.0"}
 HELDOUT_EVERY = 4  # tools/vendor_fonts.py: every 4th family by sha256 of its name
 NON_FONT_ENTRIES = {"manifest.json", "README.md", "LICENSES"}
+# The benchmark's held-out families, as fixed before any family was pinned to train.
+HELDOUT_FAMILIES = (
+    "Anonymous Pro",
+    "Audiowide",
+    "Bad Script",
+    "Big Shoulders Display",
+    "Bodoni Moda",
+    "Calligraffitti",
+    "Changa One",
+    "Comfortaa",
+    "Coming Soon",
+    "Crafty Girls",
+    "Didact Gothic",
+    "Ephesis",
+    "Fira Sans",
+    "Fragment Mono",
+    "Gaegu",
+    "Gentium Book Plus",
+    "Gochi Hand",
+    "Homemade Apple",
+    "Itim",
+    "Josefin Sans",
+    "Ledger",
+    "Lobster",
+    "Marck Script",
+    "Martel",
+    "Merienda",
+    "Montserrat",
+    "Mr De Haviland",
+    "Neucha",
+    "Neuton",
+    "Noto Sans",
+    "Noto Serif",
+    "Nova Mono",
+    "Old Standard TT",
+    "PT Sans",
+    "Pacifico",
+    "Passion One",
+    "Patrick Hand",
+    "Pinyon Script",
+    "Press Start 2P",
+    "Questrial",
+    "Rochester",
+    "Schoolbell",
+    "Share Tech Mono",
+    "Solitreo",
+    "Tangerine",
+    "Waiting for the Sunrise",
+    "Xanh Mono",
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +138,18 @@ def test_train_and_heldout_are_disjoint_by_family() -> None:
     assert not {family for family, _ in PIP_FONT_PACKAGES.values()} & heldout
 
 
-def test_every_category_holds_out_about_a_quarter_of_its_families() -> None:
+def unpinned_families() -> dict[str, dict[str, str]]:
+    """category -> family -> split, for the families the positional rule splits."""
+    pinned = {str(entry["family"]) for entry in read_manifest() if entry.get("split_pinned")}
     families: dict[str, dict[str, str]] = defaultdict(dict)
     for font in vendored_fonts():
-        families[font.category][font.family] = font.split
+        if font.family not in pinned:
+            families[font.category][font.family] = font.split
+    return families
+
+
+def test_every_category_holds_out_about_a_quarter_of_its_families() -> None:
+    families = unpinned_families()
     assert set(families) == set(CATEGORIES)
     for category, splits in families.items():
         held = sum(split == "heldout" for split in splits.values())
@@ -99,13 +157,19 @@ def test_every_category_holds_out_about_a_quarter_of_its_families() -> None:
 
 
 def test_the_split_follows_from_the_family_names_alone() -> None:
-    families: dict[str, dict[str, str]] = defaultdict(dict)
-    for font in vendored_fonts():
-        families[font.category][font.family] = font.split
-    for splits in families.values():
+    for splits in unpinned_families().values():
         ordered = sorted(splits, key=lambda family: hashlib.sha256(family.encode("utf-8")).hexdigest())
         expected = ["heldout" if i % HELDOUT_EVERY == 0 else "train" for i in range(len(ordered))]
         assert [splits[family] for family in ordered] == expected
+
+
+def test_families_added_later_are_pinned_to_train_and_leave_the_heldout_set_as_it_was(
+    manifest: list[dict[str, object]],
+) -> None:
+    pinned = [entry for entry in manifest if entry.get("split_pinned")]
+    assert pinned and all(entry["split"] == "train" for entry in pinned)
+    heldout = {str(entry["family"]) for entry in manifest if entry["split"] == "heldout"}
+    assert sorted(heldout) == list(HELDOUT_FAMILIES)
 
 
 def test_vendored_fonts_filters_by_split_in_a_fixed_order() -> None:

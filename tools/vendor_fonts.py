@@ -18,7 +18,10 @@ the script again reproduces exactly the files of the manifest.
 
 The split is fixed by the family names alone: within each category, families sorted
 by the sha256 of their name, every :data:`HELDOUT_EVERY`-th one is held out (used only
-by the benchmark, never for training). Accuracy never enters.
+by the benchmark, never for training). Accuracy never enters. An entry may pin its
+split instead (``split = "train"``): families added after the benchmark's held-out set
+was fixed are pinned, so that adding them reshuffles nothing; the manifest marks them
+``"split_pinned": true`` and the rule counts only the others.
 
 Usage (from the repository root, with the project's venv and ``npm`` on PATH)::
 
@@ -69,6 +72,7 @@ LICENCE_HEADINGS: dict[str, str] = {
     "UFL-1.0": "UBUNTU FONT LICENCE Version 1.0",
 }
 CATEGORIES = ("serif", "sans-serif", "monospace", "display", "handwriting", "script")
+SPLITS = ("train", "heldout")
 # Within a category, families sorted by sha256(name): positions 0, 4, 8, ... are held out.
 HELDOUT_EVERY = 4
 SUBSET = "latin"
@@ -99,12 +103,15 @@ class FontSpec:
         version: its exact version.
         category: ours (see :data:`CATEGORIES`); Google's has no ``script``.
         faces: e.g. ``("400", "700", "400italic")``.
+        split: a pinned split (``"train"`` or ``"heldout"``), or ``None`` for the
+            positional rule of :func:`assign_splits`.
     """
 
     package: str
     version: str
     category: str
     faces: tuple[str, ...]
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,10 @@ def load_config(path: Path) -> list[FontSpec]:
             version=entry["version"],
             category=entry["category"],
             faces=tuple(entry.get("faces", ["400"])),
+            split=entry.get("split"),
         )
+        if spec.split not in (None, *SPLITS):
+            raise VendorError(f"{spec.package}: split {spec.split!r} not in {SPLITS}")
         if spec.category not in CATEGORIES:
             raise VendorError(f"{spec.package}: category {spec.category!r} not in {CATEGORIES}")
         if not re.fullmatch(r"\d+\.\d+\.\d+", spec.version):
@@ -431,10 +441,11 @@ def vendor(
     rows: list[dict[str, object]] = []
     licences: dict[str, str] = {}
     categories: dict[str, str] = {}
+    pinned: dict[str, str] = {}
     for spec in specs:
         try:
             package = read_package(spec, npm_pack(spec, tarballs))
-            if package.family in categories:
+            if package.family in categories or package.family in pinned:
                 raise VendorError(f"{spec.package}: family {package.family} is listed twice")
             entries = [_vendor_face(spec, package, face, out, sheets) for face in spec.faces]
         except (VendorError, OSError, ValueError) as err:
@@ -442,7 +453,10 @@ def vendor(
                 raise
             log.warning("skipped: %s", err)
             continue
-        categories[package.family] = spec.category
+        if spec.split is None:
+            categories[package.family] = spec.category
+        else:
+            pinned[package.family] = spec.split
         rows.extend(entries)
         known = licences.setdefault(package.licence, package.licence_text)
         if " ".join(known.split()) != " ".join(package.licence_text.split()):
@@ -451,7 +465,11 @@ def vendor(
             )
     splits = assign_splits(categories)
     for row in rows:
-        row["split"] = splits[str(row["family"])]
+        family = str(row["family"])
+        if family in pinned:
+            row["split"], row["split_pinned"] = pinned[family], True
+        else:
+            row["split"] = splits[family]
     rows.sort(key=lambda row: str(row["file"]))
     _write_outputs(out, rows, licences)
     return rows
