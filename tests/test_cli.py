@@ -215,10 +215,20 @@ def test_recognize_goes_on_past_bad_files_and_exits_1(letter_files: Path, tmp_pa
     assert any("broken.png" in line for line in errors) and any("missing.png" in line for line in errors)
 
 
-def test_recognize_below_min_confidence_answers_question_mark(letter_files: Path) -> None:
-    result = runner.invoke(app, ["recognize", str(letter_files / "R.png"), "--min-confidence", "1.0", "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["letter"] == "?"
+def test_recognize_below_min_confidence_answers_question_mark(tmp_path: Path) -> None:
+    # A bare bar is a capital I and a lower-case l alike, so no model is sure of it (a clear
+    # R can reach a probability of exactly 1.0 in float32, which no threshold is above).
+    bar = str(draw_letter(tmp_path / "bar.png", "l"))
+    answered = runner.invoke(app, ["recognize", bar, "--min-confidence", "0", "--json"])
+    assert answered.exit_code == 0, answered.output
+    sure = json.loads(answered.stdout)
+    assert sure["letter"] in ("I", "L") and sure["confidence"] < 1.0
+    above = f"{min(1.0, sure['confidence'] + 1e-3):.6f}"
+    refused = runner.invoke(app, ["recognize", bar, "--min-confidence", above, "--json"])
+    assert refused.exit_code == 0, refused.output
+    unsure = json.loads(refused.stdout)
+    assert unsure["letter"] == "?" and unsure["confidence"] == sure["confidence"]
+    assert [k["letter"] for k in unsure["top_k"]] == [k["letter"] for k in sure["top_k"]]
 
 
 def test_recognize_saves_the_crops_the_model_saw(letter_files: Path, tmp_path: Path) -> None:
