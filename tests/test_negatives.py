@@ -45,3 +45,28 @@ def test_rendered_negatives_are_labelled_not_a_letter_and_repeat_for_a_seed():
     first = render_chunk(range(12), seed=(0, 3), negatives=True)
     assert (first.labels == NOT_A_LETTER).all() and set(first.chars) == {"?"}
     assert np.array_equal(first.glyphs, render_chunk(range(12), seed=(0, 3), negatives=True).glyphs)
+
+
+@pytest.mark.parametrize("style", negatives.SCRIBBLE_STYLES)
+def test_every_scribble_style_stays_inside_its_square_without_clipping(style):
+    for seed in range(20):
+        for path in negatives._SCRIBBLE_PATHS[style](np.random.default_rng(seed), 72):
+            assert path.ndim == 2 and path.shape[1] == 2 and len(path) >= 2
+            assert (path > 0).all() and (path < 72).all()  # fitted in: no stroke runs along the edge
+
+
+def test_a_scribble_is_cropped_ink_for_any_seed():
+    for seed in range(40):
+        image = negatives.scribble(np.random.default_rng(seed))
+        assert image.any() and image[0].any() and image[:, 0].any()
+
+
+def test_a_crossing_out_zigzag_turns_too_often_to_be_an_n_m_or_w():
+    for seed in range(20):
+        (path,) = negatives._SCRIBBLE_PATHS["zigzag"](np.random.default_rng(seed), 72)
+        stroke = path[1] - path[0]
+        across = path @ (stroke / np.linalg.norm(stroke))  # back and forth along the first stroke
+        steps = np.diff(across)
+        steps = steps[np.abs(steps) > 1e-6]
+        reversals = np.count_nonzero(np.sign(steps[1:]) != np.sign(steps[:-1]))
+        assert reversals >= 5  # six strokes or more; three or four would draw an N, M or W

@@ -10,7 +10,9 @@ be (a CANVAS glyph or a whole photo-like scene) and passed through the same
 - ``sign``: digits and signs that do not look like letters (:data:`SIGNS`). The
   digits 0, 1, 2, 5 and 8 are left out on purpose: they *are* drawn like O, I, Z, S
   and B, and the model reads them as those letters;
-- ``scribble``: a few random pen strokes;
+- ``scribble``: random pen strokes, in one of four ways people scribble
+  (:data:`SCRIBBLE_STYLES`): smooth curves, a wandering line, a chain of loops, a
+  crossing-out zigzag;
 - ``texture``: hatching, dots, a grid patch;
 - ``several``: two or three letters close together, read as one glyph;
 - ``partial``: a letter cut off by the frame, at most about half of it in view.
@@ -36,8 +38,8 @@ from lettercnn.data.augment import change_stroke, elastic_warp, fit_affine, line
 SIGNS = "34679#%&@+=*?!$<>{}"
 KINDS: tuple[str, ...] = ("blank", "sign", "scribble", "texture", "several", "partial")
 # How often each kind is drawn (same order as KINDS): signs and scribbles are what
-# users hold up most; blanks are easy, so fewer suffice.
-KIND_WEIGHTS = (0.12, 0.3, 0.22, 0.08, 0.14, 0.14)
+# users hold up most, and scribbles vary most; blanks are easy, so fewer suffice.
+KIND_WEIGHTS = (0.1, 0.26, 0.3, 0.08, 0.13, 0.13)
 # A partial letter keeps at most this share of its width or height in view.
 PARTIAL_KEEP = (0.3, 0.55)
 # Several letters: gap between them, a share of a letter's size (they must read as one glyph).
@@ -83,16 +85,79 @@ def hershey_sign_templates() -> tuple[np.ndarray, ...]:
 
 
 def scribble(rng: np.random.Generator, side: int = 72) -> np.ndarray:
-    """A few random pen strokes on a ``side`` square, ink bright, cropped."""
+    """Random pen strokes on a ``side`` square, ink bright, cropped: one of :data:`SCRIBBLE_STYLES`."""
+    style = SCRIBBLE_STYLES[int(rng.integers(len(SCRIBBLE_STYLES)))]
     canvas = np.zeros((side, side), np.uint8)
     pen = int(rng.integers(2, 9))
-    for _ in range(int(rng.integers(2, 6))):
-        points = rng.uniform(0.1, 0.9, (int(rng.integers(3, 7)), 2)) * side
-        curve = _smooth_path(points, 12)
-        cv2.polylines(
-            canvas, [np.round(curve * 16).astype(np.int32).reshape(-1, 1, 2)], False, 255, pen, cv2.LINE_AA, 4
-        )
+    for path in _SCRIBBLE_PATHS[style](rng, side):
+        cv2.polylines(canvas, [np.round(path * 16).astype(np.int32).reshape(-1, 1, 2)], False, 255, pen, cv2.LINE_AA, 4)
     return _crop_or_dot(canvas)
+
+
+def _curves(rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """Two to five smooth curves through a few random points each."""
+    return [
+        _smooth_path(rng.uniform(0.1, 0.9, (int(rng.integers(3, 7)), 2)) * side, 12)
+        for _ in range(int(rng.integers(2, 6)))
+    ]
+
+
+def _wander(rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """One to three long strokes that wander: a heading that keeps turning, a varying step."""
+    paths = []
+    for _ in range(int(rng.integers(1, 4))):
+        heading, turn = rng.uniform(0, 2 * math.pi), rng.uniform(0.4, 1.0)
+        headings = heading + rng.normal(0, turn, int(rng.integers(30, 80))).cumsum()
+        steps = rng.uniform(0.5, 1.5, headings.size)[:, None] * np.stack([np.cos(headings), np.sin(headings)], axis=1)
+        paths.append(np.vstack([np.zeros((1, 2)), steps.cumsum(axis=0)]))
+    return _fit(paths, rng, side)
+
+
+def _fit(paths: list[np.ndarray], rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """The paths moved and scaled together into the middle of the square (no clipping at its edge)."""
+    points = np.vstack(paths)
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = rng.uniform(0.5, 0.8) * side / max(float((high - low).max()), 1e-6)
+    return [(path - (low + high) / 2) * scale + side / 2 for path in paths]
+
+
+def _coil(rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """A chain of loops, as a pen circling along the page."""
+    loops = rng.uniform(2.5, 7)
+    t = np.linspace(0, 2 * math.pi * loops, int(40 * loops))
+    radius = rng.uniform(0.08, 0.25) * side
+    drift = rng.uniform(0.5, 0.9) * side / (2 * math.pi * loops)  # a chain, not one O drawn over
+    x = radius * np.cos(t) * rng.uniform(0.5, 1.2) + drift * t
+    y = radius * np.sin(t) + rng.normal(0, 0.02 * side, t.size).cumsum() * 0.2
+    return _fit([_turned(np.stack([x, y], axis=1), rng)], rng, side)
+
+
+def _zigzag(rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """Back-and-forth strokes that cross something out."""
+    turns = int(rng.integers(6, 15))  # dense: three or four turns would draw an N, M or W
+    width = rng.uniform(0.3, 0.8) * side
+    along = np.linspace(-0.4, 0.4, turns + 1) * side * rng.uniform(0.6, 1.0)
+    across = np.where(np.arange(turns + 1) % 2 == 0, -width / 2, width / 2) + rng.normal(0, 0.04 * side, turns + 1)
+    path = _turned(np.stack([across, along], axis=1), rng)
+    return _fit([_smooth_path(path, 6) if rng.random() < 0.5 else path], rng, side)
+
+
+def _turned(path: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The path turned by a random angle about the origin."""
+    angle = rng.uniform(0, 2 * math.pi)
+    return path @ np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+
+
+# How a scribble is drawn: smooth curves, a wandering stroke, a chain of loops, a
+# crossing-out zigzag. People scribble in all of these ways; one style alone teaches the
+# model to refuse that style only.
+_SCRIBBLE_PATHS: dict[str, Callable[[np.random.Generator, int], list[np.ndarray]]] = {
+    "curves": _curves,
+    "wander": _wander,
+    "coil": _coil,
+    "zigzag": _zigzag,
+}
+SCRIBBLE_STYLES: tuple[str, ...] = tuple(_SCRIBBLE_PATHS)
 
 
 def _smooth_path(points: np.ndarray, steps: int) -> np.ndarray:
