@@ -27,7 +27,7 @@ from lettercnn.data import (
     synthetic_splits,
     write_synthetic,
 )
-from lettercnn.data.augment import GlyphAugment
+from lettercnn.data.augment import GlyphAugment, pixelate
 from lettercnn.data.folder import LetterFolder
 from lettercnn.data.glyphs import GlyphSet, stratified_split
 from lettercnn.data.render import CANVAS, bundled_font_files
@@ -296,6 +296,25 @@ def test_tensors_match_items_without_augmentation(synthetic_tree: Path) -> None:
 
 
 # --- augmentation ------------------------------------------------------------------
+def test_pixelate_draws_the_glyph_in_square_blocks_of_ink_or_paper() -> None:
+    glyph = np.zeros((70, 50), np.uint8)
+    cv2.putText(glyph, "A", (2, 66), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 9, cv2.LINE_AA)
+    blocky = pixelate(glyph, 7)
+    assert blocky.shape == glyph.shape and set(np.unique(blocky)) == {0, 255}
+    assert 0.5 < blocky.sum() / glyph.sum() < 2.0  # the same letter, not a blob or a speck
+    block = 10  # 70 rows / 7: every 10x10 block is one colour
+    for top in range(0, 70, block):
+        for left in range(0, 50, block):
+            assert len(np.unique(blocky[top : top + block, left : left + block])) == 1
+
+
+def test_pixelate_leaves_a_glyph_it_would_break_apart() -> None:
+    thin = np.zeros((60, 40), np.uint8)
+    cv2.line(thin, (3, 57), (36, 3), 255, 3)  # a thin slanted stroke: six rows cut it in two
+    assert pixelate(thin, 6) is thin
+    hairline = np.zeros((60, 40), np.uint8)
+    cv2.line(hairline, (3, 57), (36, 3), 255, 1)  # too thin for any block to be ink
+    assert pixelate(hairline, 6) is hairline
 
 
 def test_augmentation_distorts_but_keeps_the_canonical_form(synthetic_tree: Path) -> None:

@@ -115,6 +115,42 @@ def change_stroke(image: np.ndarray, pixels: int) -> np.ndarray:
     return thinned
 
 
+# A block of a pixelated glyph is on when this much of it (0..255) is ink: a third keeps
+# thin strokes whole, as a pixel font draws them one block wide.
+PIXEL_ON = 85
+
+
+def pixelate(image: np.ndarray, rows: int) -> np.ndarray:
+    """The glyph as a pixel or dot-matrix font draws it: square blocks, ``rows`` of them
+    from its top to its bottom, each on or off.
+
+    Args:
+        image: uint8 (H, W), ink bright on 0, cropped to the glyph.
+        rows: blocks across the glyph's height (a pixel font's capital: about 7).
+
+    Returns:
+        uint8, the same shape, each block 255 where at least :data:`PIXEL_ON` of it was
+        ink (thin strokes stay whole), else 0. A pixelation that would break the glyph
+        into more pieces, as too few rows do to a thin script, is not applied: the
+        image comes back unchanged.
+    """
+    height, width = image.shape
+    block = max(height / rows, 1.0)
+    coarse = cv2.resize(
+        image, (max(1, round(width / block)), max(1, round(height / block))), interpolation=cv2.INTER_AREA
+    )
+    blocks = np.where(coarse >= PIXEL_ON, 255, 0).astype(np.uint8)
+    pieces = _pieces(blocks)
+    if pieces == 0 or pieces > _pieces(np.where(image >= 128, 255, 0).astype(np.uint8)):
+        return image
+    return cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def _pieces(image: np.ndarray) -> int:
+    """How many 8-connected pieces of ink a binary uint8 image holds."""
+    return cv2.connectedComponents(image, connectivity=8)[0] - 1  # less the background
+
+
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (x, y) of an image, float32, cached per shape."""

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from lettercnn import preprocess
-from lettercnn.data.augment import change_stroke, elastic_warp, fit_affine, linear_map, noise_patch
+from lettercnn.data.augment import change_stroke, elastic_warp, fit_affine, linear_map, noise_patch, pixelate
 from lettercnn.errors import FontError
 from lettercnn.labels import LETTERS, NOT_A_LETTER, NUM_CLASSES
 
@@ -491,6 +491,9 @@ STROKE_P = 0.5
 STROKE_PIXELS = (-2, -1, 1, 2, 3)  # thinner pens are rarer than markers at this size
 ELASTIC_P = 0.6
 ELASTIC_PX = (0.5, 2.0)
+# Pixel and dot-matrix faces (old screens, LED signs, receipts): blocks across a glyph's height.
+PIXEL_P = 0.04
+PIXEL_ROWS = (6, 12)
 # Photo: paper, ink and light. Levels are on a 0..1 scale.
 DARK_BACKGROUND_P = 0.3  # chalk on a board, a screen, a negative
 MIN_INK_CONTRAST = 0.4  # below this a real photo would be unreadable, and canonical too
@@ -508,6 +511,8 @@ JPEG_QUALITY = (25, 90)
 def _handwriting(template: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Place a template on the canvas with a hand's irregularities: uint8 ink coverage."""
     image = template
+    if rng.random() < PIXEL_P:
+        image = pixelate(image, int(rng.integers(PIXEL_ROWS[0], PIXEL_ROWS[1] + 1)))
     if rng.random() < STROKE_P:
         image = change_stroke(image, int(rng.choice(STROKE_PIXELS)))
     draws = rng.uniform(-1.0, 1.0, size=5)
