@@ -296,6 +296,8 @@ def test_tensors_match_items_without_augmentation(synthetic_tree: Path) -> None:
 
 
 # --- augmentation ------------------------------------------------------------------
+
+
 def test_pixelate_draws_the_glyph_in_square_blocks_of_ink_or_paper() -> None:
     glyph = np.zeros((70, 50), np.uint8)
     cv2.putText(glyph, "A", (2, 66), cv2.FONT_HERSHEY_SIMPLEX, 2.5, 255, 9, cv2.LINE_AA)

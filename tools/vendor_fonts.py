@@ -56,7 +56,7 @@ except ModuleNotFoundError:  # Python 3.10
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from lettercnn.data.fontfiles import SPLITS  # noqa: E402
+from lettercnn.data.fontfiles import CATEGORIES, SPLITS  # noqa: E402
 from lettercnn.data.render import CHARS, FontError, truetype_templates  # noqa: E402
 
 log = logging.getLogger("vendor_fonts")
@@ -72,7 +72,6 @@ LICENCE_HEADINGS: dict[str, str] = {
     "Apache-2.0": "Apache License",
     "UFL-1.0": "UBUNTU FONT LICENCE Version 1.0",
 }
-CATEGORIES = ("serif", "sans-serif", "monospace", "display", "handwriting", "script")
 # Within a category, families sorted by sha256(name): positions 0, 4, 8, ... are held out.
 HELDOUT_EVERY = 4
 SUBSET = "latin"
