@@ -7,6 +7,7 @@ imported inside the fixtures, so collecting the torch-free tests loads neither.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,13 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from lettercnn.training.loop import RunResult
+
+# A suite started in the background by a shell without job control (`nohup pytest &`,
+# `sh -c '... &'`) inherits SIGINT ignored, and so would every child it starts, which then
+# never sees the Ctrl-C the tests send it (`letters train` and `letters web --serve` are
+# stopped so). A handler, unlike "ignored", is reset to the default in a child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # A run of a few seconds on 2 cores: 8/1/1 synthetic images per letter, two epochs.
 TINY = {"per_letter": 10, "epochs": 2, "batch_size": 32, "seed": 0}
