@@ -105,6 +105,15 @@ def test_a_letter_cut_off_by_the_frame_is_no_glyph(org):
     assert not canonical(cut).any()
 
 
+@pytest.mark.parametrize("ends", [((115, 70), (159, 30)), ((114, 90), (159, 70)), ((114, 60), (150, 159))])
+def test_a_stroke_running_off_the_edge_beside_a_whole_letter_is_left_out(ends):
+    # A shadow's edge or a stray pen stroke that touches the letter's group and the
+    # image's edge made the whole look cut off: the letter was lost.
+    coverage = ink()
+    cv2.line(coverage, *ends, 0.7, 4, cv2.LINE_AA)
+    assert differs(canonical(photo(coverage)), REFERENCE) < 5
+
+
 def test_bounds_end_past_the_last_inked_row_and_column_so_touching_an_edge_is_end_equals_side():
     mask = np.zeros((20, 30), bool)
     mask[3:8, 0:4] = True

@@ -66,7 +66,7 @@ RULE_SCREEN_ROWS = 9
 FRAME_FRACTION = 0.9
 
 
-def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
+def choose_glyph(mask: np.ndarray, *, inside: bool = False) -> np.ndarray | None:
     """The glyph a person would pick in a threshold mask: a bool mask, or ``None``.
 
     Ruled lines that cross the frame are erased (where a stroke crosses them it
@@ -74,6 +74,10 @@ def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
     dropped. Of what is left, the largest component near the centre is the letter;
     the parts near it (the dot of an i, a broken stroke, the arm of a K written
     apart) join it, while neighbouring letters at the edges of the view do not.
+
+    ``inside``: leave out every component that touches the image's edge (a second look,
+    when the first choice ran off the image: a shadow's edge or the page's grain along
+    the border taken in with a letter that is whole in view).
     """
     mask = _erase_rules(mask)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -83,20 +87,29 @@ def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
         [stats[1:, 0], stats[1:, 1], stats[1:, 0] + stats[1:, 2], stats[1:, 1] + stats[1:, 3]]
     )  # (n, 4): x0, y0, x1, y1, ends exclusive
     areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
-    alive = _glyph_candidates(boxes, areas, labels, mask.shape)
+    alive = _glyph_candidates(boxes, areas, labels, mask.shape, inside)
+    if not len(alive):
+        return None
     chosen = _letter_group(boxes, areas, alive, mask.shape)
     keep = np.zeros(count, dtype=bool)  # a lookup table by component label
     keep[chosen + 1] = True
     return keep[labels]
 
 
-def _glyph_candidates(boxes: np.ndarray, areas: np.ndarray, labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Indices of the components that may be (part of) the letter."""
+def _glyph_candidates(
+    boxes: np.ndarray, areas: np.ndarray, labels: np.ndarray, shape: tuple[int, int], inside: bool = False
+) -> np.ndarray:
+    """Indices of the components that may be (part of) the letter (``inside``: only those
+    clear of the image's edge)."""
     height, width = shape
     widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     touches = (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] >= width) | (boxes[:, 3] >= height)
     frame = touches & ((widths > FRAME_FRACTION * width) | (heights > FRAME_FRACTION * height))
     pool = ~frame if not frame.all() else np.ones(len(areas), dtype=bool)  # a tight crop touches all round
+    if inside:
+        pool = ~touches
+        if not pool.any():
+            return np.flatnonzero(pool)
     pool &= areas >= SPECK_FRACTION * areas[pool].max()
     boxed = [i for i in np.flatnonzero(pool) if _is_hollow_box(i, boxes, areas, labels, pool)]
     if boxed and len(boxed) < pool.sum():

@@ -148,12 +148,13 @@ def canonical(
     array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
     bright = glyph_bright(work_gray(array, MAX_WORK_SIDE))
     levels = to_levels(bright)
-    mask = threshold_mask(levels, threshold)
-    mask = None if mask is None else choose_glyph(mask)
-    box = None if mask is None else bounds(mask)
-    if box is None or not stands_out(levels, mask, box) or cut_off(mask, box):
-        return np.zeros((spec.size, spec.size), dtype=np.uint8)
-    return glyph_image(bright, levels, mask, spec, box)
+    found = threshold_mask(levels, threshold)
+    for inside in (False, True):
+        mask = None if found is None else choose_glyph(found, inside=inside)
+        box = None if mask is None else bounds(mask)
+        if box is not None and stands_out(levels, mask, box) and not cut_off(mask, box):
+            return glyph_image(bright, levels, mask, spec, box)
+    return np.zeros((spec.size, spec.size), dtype=np.uint8)
 
 
 def bounds(mask: np.ndarray) -> tuple[int, int, int, int]:

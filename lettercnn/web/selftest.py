@@ -70,6 +70,20 @@ def draw_cut_off(rng: np.random.Generator) -> np.ndarray:
     return page
 
 
+def draw_edge_stroke(rng: np.random.Generator) -> np.ndarray:
+    """A whole letter with a pen stroke from beside it off the page's right edge: the
+    second look (the parts clear of the edge) finds the letter."""
+    width, height = PAGE
+    page = np.full((height, width), 255, np.uint8)
+    (text_w, text_h), _ = cv2.getTextSize("R", cv2.FONT_HERSHEY_SIMPLEX, SCALES[1], 10)
+    x, y = width - text_w - 3 * EDGE, (height + text_h) // 2
+    cv2.putText(page, "R", (x, y), cv2.FONT_HERSHEY_SIMPLEX, SCALES[1], 0, 10, cv2.LINE_AA)
+    right = int(np.flatnonzero((page < 128).any(axis=0))[-1])  # the letter's last inked column
+    start = (right + 5, y - text_h // 2 + int(rng.integers(-10, 11)))  # a hair apart: taken as part of it
+    cv2.line(page, start, (width - 1, start[1] + int(rng.integers(-30, 31))), 0, 4, cv2.LINE_AA)
+    return page
+
+
 def _clear(recognizer: Recognizer, probabilities: np.ndarray) -> bool:
     """No near tie: the top two apart, and the best away from the '?' threshold."""
     second, best = np.sort(probabilities)[-2:]
@@ -128,6 +142,16 @@ def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) 
     result = recognizer.read_file(folder / name, top_k=everything)
     written[name] = len(data)
     cases.append(_drawn_case(name, result.glyphs[0], np.zeros(everything), result.predictions[0].letter))
+    # A stroke running from beside a whole letter off the page: both sides take the letter alone.
+    name = "drawn-edge-stroke.png"
+    data = preprocess.encode_png(draw_edge_stroke(rng))
+    write_bytes(folder / name, data)
+    result = recognizer.read_file(folder / name, top_k=everything)
+    (prediction,) = result.predictions
+    by_label = dict(prediction.top_k)
+    written[name] = len(data)
+    probabilities = np.array([by_label.get(label, 0.0) for label in recognizer.labels])
+    cases.append(_drawn_case(name, result.glyphs[0], probabilities, prediction.letter))
     return cases, written
 
 

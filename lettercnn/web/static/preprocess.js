@@ -197,15 +197,20 @@ function components(mask, width, height) {
 
 // The letter in a mask, as a person would pick it (choice.py without rules and boxes):
 // frames and specks out, then the big central part and the parts close to it.
-export function chooseGlyph(mask, width, height) {
+// inside: only parts clear of the image's edge (the second look, see canonical).
+export function chooseGlyph(mask, width, height, inside = false) {
   const { labels, parts } = components(mask, width, height);
   if (!parts.length) return null;
-  const frame = parts.map((p) => {
-    const touches = p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height;
-    return touches && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height);
-  });
+  const touches = parts.map((p) => p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height);
+  const frame = parts.map(
+    (p, i) => touches[i] && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height),
+  );
   let pool = parts.map((_, i) => !frame[i]);
   if (!pool.some(Boolean)) pool = parts.map(() => true); // a tight crop touches all round
+  if (inside) {
+    pool = parts.map((_, i) => !touches[i]);
+    if (!pool.some(Boolean)) return null;
+  }
   const largest = Math.max(...parts.filter((_, i) => pool[i]).map((p) => p.area));
   const alive = parts.map((_, i) => i).filter((i) => pool[i] && parts[i].area >= SPECK_FRACTION * largest);
   const flat = parts.map((p) => p.y1 - p.y0 <= Math.max(2, UNDERLINE_MAX_HEIGHT * (p.x1 - p.x0)));
@@ -435,16 +440,19 @@ function cutOff(mask, width, height) {
 
 // RGBA pixels (a canvas's ImageData) to the canonical glyph: uint8 size x size,
 // white on black; all black when there is no glyph (a blank canvas, a flat frame) or
-// only part of one (cut off by the edge).
+// only part of one (cut off by the edge). When the first choice fails, a second look
+// leaves out the parts touching the edge (glyph.py's canonical).
 export function canonical(rgba, width, height, spec) {
   const bright = glyphBright(toGray(rgba, width, height), width, height);
   const levels = toLevels(bright);
   const threshold = thresholdMask(levels);
-  const mask = threshold && chooseGlyph(threshold, width, height);
-  if (!mask || !standsOut(levels, mask, width, height) || cutOff(mask, width, height)) {
-    return new Uint8Array(spec.size * spec.size);
+  for (const inside of [false, true]) {
+    const mask = threshold && chooseGlyph(threshold, width, height, inside);
+    if (mask && standsOut(levels, mask, width, height) && !cutOff(mask, width, height)) {
+      return glyphImage(bright, levels, mask, width, height, spec);
+    }
   }
-  return glyphImage(bright, levels, mask, width, height, spec);
+  return new Uint8Array(spec.size * spec.size);
 }
 
 // Canonical glyph to the model's input: (pixel / 255 - mean) / std, float32 (1, 1, size, size).
