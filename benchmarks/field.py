@@ -3,6 +3,7 @@
     python benchmarks/field.py                                  # the shipped model
     python benchmarks/field.py --model runs/x/model.onnx         # shipped vs candidate, side by side
     python benchmarks/field.py --model a.onnx --baseline b.onnx --per-letter 20 --json
+    python benchmarks/field.py --seeds 1,2,3 --per-letter 20 --conditions clean,inverted,photo  # tuning seeds
 
 The letters come from the vendored fonts of the held-out split
 (``lettercnn/data/fonts/manifest.json``, ``"split": "heldout"``): a fixed quarter of
@@ -21,6 +22,14 @@ Each image goes through exactly what ``letters recognize`` does with its default
 lower-case l are the same bar in many faces, so the I<->L pair is counted apart:
 ``accuracy`` is over every image, ``no I/l`` leaves out the images of I and l, and
 the ``I<->L`` row says how many of those were read as the right one of the two.
+The risk-coverage table gives, per threshold, the letters answered and right among
+the answered, the share read right (answered and right: what ``letters recognize``
+gets with that threshold), and each kind of non-letter answered "?". A model's
+default threshold is chosen from it by one rule (:func:`rule_threshold`): the highest
+threshold in 0.05 steps that answers at least 95 % of the photo letters with at least
+98 % of them right, read on the tuning seeds pooled (``--seeds 1,2,3``), never on the
+report seed (the default ``--seed``).
+
 Needs the training extra (matplotlib's FreeType draws the fonts).
 """
 
@@ -50,8 +59,12 @@ BAR_CHARS = ("I", "l")
 SEED = 20261130
 # Bins of the expected calibration error (Guo et al. 2017 use 15).
 ECE_BINS = 15
-# Thresholds the risk-coverage table lists.
-THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+# Thresholds the risk-coverage table lists: none, then 0.30 to 0.95 in 0.05 steps.
+THRESHOLDS = (0.0, *(round(0.3 + 0.05 * k, 2) for k in range(14)))
+# The rule a model's default threshold is chosen by (see the module docstring): photo
+# letters answered at least this share, and right among the answered at least this share.
+RULE_ANSWERED = 0.95
+RULE_RIGHT = 0.98
 
 
 @dataclass
@@ -67,6 +80,18 @@ class Material:
     glyphs: dict[str, np.ndarray] = field(default_factory=dict)
     chars: dict[str, np.ndarray] = field(default_factory=dict)
     categories: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def pooled(cls, materials: Sequence[Material]) -> Material:
+        """The materials of several seeds as one: each condition's images one after another."""
+        out = cls()
+        for name in ("glyphs", "chars", "categories"):
+            parts: dict[str, list[np.ndarray]] = {}
+            for material in materials:
+                for condition, array in getattr(material, name).items():
+                    parts.setdefault(condition, []).append(array)
+            setattr(out, name, {condition: np.concatenate(arrays) for condition, arrays in parts.items()})
+        return out
 
 
 def make_material(conditions: Sequence[str], per_letter: int, seed: int, reader: Recognizer) -> Material:
@@ -205,24 +230,42 @@ def score(reader: Recognizer, material: Material) -> dict[str, object]:
     }
 
 
-def risk_coverage(reader: Recognizer, material: Material, nonletters: dict[str, np.ndarray]) -> list[dict[str, float]]:
-    """Per threshold: letters answered and right among the answered (photo, clean), non-letters refused."""
-    rows = []
-    cached = {c: probabilities(reader, g) for c, g in material.glyphs.items() if c in ("photo", "clean")}
-    refused_probs = [probabilities(reader, g).max(axis=1, initial=0.0) for g in nonletters.values()]
+def risk_coverage(reader: Recognizer, material: Material, nonletters: dict[str, np.ndarray]) -> list[dict[str, object]]:
+    """Per threshold: letters answered, right among the answered and read right (photo,
+    clean, inverted), and each kind of non-letter refused (``refused``; their mean:
+    ``nonletters_refused``)."""
+    rows: list[dict[str, object]] = []
+    cached = {c: probabilities(reader, g) for c, g in material.glyphs.items() if c in ("photo", "clean", "inverted")}
+    refused_probs = {kind: probabilities(reader, g).max(axis=1, initial=0.0) for kind, g in nonletters.items()}
     for threshold in THRESHOLDS:
-        row: dict[str, float] = {"threshold": threshold}
+        row: dict[str, object] = {"threshold": threshold}
+        cut = max(threshold, 1e-9)
         for condition, probs in cached.items():
             truth = np.char.upper(material.chars[condition])
-            right = np.array([reader.labels[k] for k in probs.argmax(axis=1)]) == truth
             confidence = probs.max(axis=1)
-            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(
-                confidence, right & (confidence > 0), max(threshold, 1e-9)
-            )
+            right = (np.array([reader.labels[k] for k in probs.argmax(axis=1)]) == truth) & (confidence > 0)
+            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(confidence, right, cut)
+            row[f"{condition}_read"] = float(((confidence >= cut) & right).mean())
         if refused_probs:
-            row["nonletters_refused"] = float(np.mean([np.mean(p < max(threshold, 1e-9)) for p in refused_probs]))
+            refused = {kind: float((p < cut).mean()) for kind, p in refused_probs.items()}
+            row["refused"] = refused
+            row["nonletters_refused"] = float(np.mean(list(refused.values())))
         rows.append(row)
     return rows
+
+
+def rule_threshold(
+    curve: Sequence[dict[str, object]], answered: float = RULE_ANSWERED, right: float = RULE_RIGHT
+) -> float | None:
+    """The highest threshold of the curve answering at least ``answered`` of the photo
+    letters with at least ``right`` of those right (``None``: no threshold does)."""
+    meets = [
+        float(row["threshold"])  # type: ignore[arg-type]
+        for row in curve
+        if float(row.get("photo_answered", 0.0)) >= answered  # type: ignore[arg-type]
+        and float(row.get("photo_accuracy", 0.0)) >= right  # type: ignore[arg-type]
+    ]
+    return max(meets) if meets else None
 
 
 def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str]) -> None:
@@ -264,15 +307,25 @@ def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str
         curve = results[name].get("risk_coverage")
         if not curve:
             continue
-        table = Table(title=f"{name}: risk-coverage (letters answered / right when answered; non-letters refused)")
-        for column in ("threshold", "photo", "clean", "non-letters '?'"):
+        rule = results[name].get("rule_threshold")
+        table = Table(
+            title=f"{name}: risk-coverage (letters answered / right when answered / read right; "
+            f"each kind of non-letter answered '?'); the rule's threshold: "
+            + ("none meets it" if rule is None else f"{rule:.2f}")
+        )
+        kinds = list(curve[0].get("refused", {}))  # type: ignore[index, union-attr]
+        for column in ("threshold", "photo", "clean", *kinds):
             table.add_column(column, justify="right")
+        nan = float("nan")
         for row in curve:  # type: ignore[union-attr]
             table.add_row(
                 f"{row['threshold']:.2f}",
-                f"{100 * row.get('photo_answered', float('nan')):.1f} / {100 * row.get('photo_accuracy', float('nan')):.1f}",
-                f"{100 * row.get('clean_answered', float('nan')):.1f} / {100 * row.get('clean_accuracy', float('nan')):.1f}",
-                f"{100 * row.get('nonletters_refused', float('nan')):.1f}",
+                *(
+                    f"{100 * row.get(f'{c}_answered', nan):.1f} / {100 * row.get(f'{c}_accuracy', nan):.1f}"
+                    f" / {100 * row.get(f'{c}_read', nan):.1f}"
+                    for c in ("photo", "clean")
+                ),
+                *(f"{100 * row['refused'][kind]:.1f}" for kind in kinds),
             )
         console.print(table)
     for name in names:
@@ -296,31 +349,45 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, help="a candidate .onnx (scored beside the baseline)")
     parser.add_argument("--baseline", type=Path, default=DEFAULT_MODEL, help="default: the shipped model")
     parser.add_argument("--per-letter", type=int, default=40, help="images per letter per condition")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=SEED, help="the report seed (default); see --seeds")
+    parser.add_argument(
+        "--seeds", help="several seeds pooled, comma-separated (the tuning seeds 1,2,3 a threshold is chosen on)"
+    )
     parser.add_argument("--conditions", default=",".join(fieldsim.CONDITIONS))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--nonletters", type=int, default=200, help="images per non-letter kind (0: none)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds else [args.seed]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
+    if not seeds:
+        parser.error("--seeds names no seed")
     models = {"baseline": args.baseline} | ({"candidate": args.model} if args.model else {})
     readers = {name: Recognizer(path, threads=args.threads) for name, path in models.items()}
     start = time.perf_counter()
-    material = make_material(conditions, args.per_letter, args.seed, next(iter(readers.values())))
-    nonletters = make_nonletters(args.nonletters, args.seed, next(iter(readers.values()))) if args.nonletters else {}
+    first = next(iter(readers.values()))
+    material = Material.pooled([make_material(conditions, args.per_letter, seed, first) for seed in seeds])
+    nonletters: dict[str, np.ndarray] = {}
+    if args.nonletters:
+        per_seed = [make_nonletters(args.nonletters, seed, first) for seed in seeds]
+        nonletters = {kind: np.concatenate([part[kind] for part in per_seed]) for kind in per_seed[0]}
     rendered = time.perf_counter() - start
     results = {name: score(reader, material) for name, reader in readers.items()}
     for name, reader in readers.items():
         results[name]["nonletters"] = score_nonletters(
             reader, nonletters, float(getattr(reader, "min_confidence", 0.0))
         )
-        results[name]["risk_coverage"] = risk_coverage(reader, material, nonletters)
+        results[name]["risk_coverage"] = curve = risk_coverage(reader, material, nonletters)
+        results[name]["rule_threshold"] = rule_threshold(curve)
     summary = {
         "models": {name: str(path) for name, path in models.items()},
         "fonts": list(load_font_bank(split="heldout").names),
         "per_letter": args.per_letter,
-        "seed": args.seed,
-        "images_per_condition": args.per_letter * len(LETTERS),
+        "seeds": seeds,
+        "images_per_condition": args.per_letter * len(LETTERS) * len(seeds),
         "seconds_rendering": round(rendered, 1),
         "results": results,
     }
@@ -329,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         print(
             f"{len(summary['fonts'])} held-out fonts, {summary['images_per_condition']} images per condition, "
-            f"seed {args.seed} (rendered and preprocessed in {rendered:.0f} s)"
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} "
+            f"(rendered and preprocessed in {rendered:.0f} s)"
         )
         print_tables(results, conditions)
 
