@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lettercnn.preprocess import canonical, dark_ink, glyph_bright
-from lettercnn.preprocess.choice import _analysis_copy
+from lettercnn.preprocess.choice import INSIDE_KEEP, _analysis_copy, inside_part
 from lettercnn.preprocess.glyph import bounds, cut_off
 
 SIDE = 160
@@ -112,6 +112,17 @@ def test_a_stroke_running_off_the_edge_beside_a_whole_letter_is_left_out(ends):
     coverage = ink()
     cv2.line(coverage, *ends, 0.7, 4, cv2.LINE_AA)
     assert differs(canonical(photo(coverage)), REFERENCE) < 5
+
+
+def test_the_second_look_keeps_the_inside_only_when_it_is_most_of_the_glyph():
+    glyph = np.zeros((60, 60), bool)
+    glyph[20:30, 50:60] = True  # 100 pixels running off the right edge
+    glyph[20:30, 30:35] = True  # 50 inside: the lesser part, a letter cut off stays cut off
+    assert 50 / 150 < INSIDE_KEEP and inside_part(glyph) is None
+    glyph[20:40, 20:35] = True  # 300 inside: a letter with a sliver at the edge
+    kept = inside_part(glyph)
+    assert kept is not None and kept.sum() == 300 and not kept[:, 50:].any()
+    assert inside_part(glyph[:, :45]) is None  # nothing touches the edge: nothing to leave out
 
 
 def test_bounds_end_past_the_last_inked_row_and_column_so_touching_an_edge_is_end_equals_side():

@@ -64,9 +64,12 @@ RULE_SCREEN_ROWS = 9
 # its width or height are taken for a frame edge, a table or a shadow, not for the
 # glyph. High, so the stem of a tightly cropped "i" or "j" is still a glyph.
 FRAME_FRACTION = 0.9
+# The second look (:func:`inside_part`) keeps a glyph's parts clear of the image's edge
+# only when they hold at least this share of its ink: the letter, with a sliver beside it.
+INSIDE_KEEP = 0.6
 
 
-def choose_glyph(mask: np.ndarray, *, inside: bool = False) -> np.ndarray | None:
+def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
     """The glyph a person would pick in a threshold mask: a bool mask, or ``None``.
 
     Ruled lines that cross the frame are erased (where a stroke crosses them it
@@ -74,10 +77,6 @@ def choose_glyph(mask: np.ndarray, *, inside: bool = False) -> np.ndarray | None
     dropped. Of what is left, the largest component near the centre is the letter;
     the parts near it (the dot of an i, a broken stroke, the arm of a K written
     apart) join it, while neighbouring letters at the edges of the view do not.
-
-    ``inside``: leave out every component that touches the image's edge (a second look,
-    when the first choice ran off the image: a shadow's edge or the page's grain along
-    the border taken in with a letter that is whole in view).
     """
     mask = _erase_rules(mask)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -87,29 +86,42 @@ def choose_glyph(mask: np.ndarray, *, inside: bool = False) -> np.ndarray | None
         [stats[1:, 0], stats[1:, 1], stats[1:, 0] + stats[1:, 2], stats[1:, 1] + stats[1:, 3]]
     )  # (n, 4): x0, y0, x1, y1, ends exclusive
     areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
-    alive = _glyph_candidates(boxes, areas, labels, mask.shape, inside)
-    if not len(alive):
-        return None
+    alive = _glyph_candidates(boxes, areas, labels, mask.shape)
     chosen = _letter_group(boxes, areas, alive, mask.shape)
     keep = np.zeros(count, dtype=bool)  # a lookup table by component label
     keep[chosen + 1] = True
     return keep[labels]
 
 
-def _glyph_candidates(
-    boxes: np.ndarray, areas: np.ndarray, labels: np.ndarray, shape: tuple[int, int], inside: bool = False
-) -> np.ndarray:
-    """Indices of the components that may be (part of) the letter (``inside``: only those
-    clear of the image's edge)."""
+def inside_part(glyph: np.ndarray) -> np.ndarray | None:
+    """The chosen glyph without its parts that touch the image's edge, when they are the
+    lesser part (the second look of :func:`lettercnn.preprocess.canonical`); else ``None``.
+
+    A sliver of a shadow's edge, a stray stroke or the page's grain along the border,
+    grouped with a letter that is whole in view, makes the glyph run off the image, and
+    the letter is lost as "cut off". Leaving those parts out gives the letter back. A
+    letter that itself runs off the image is most of its glyph: nothing is kept, and it
+    stays cut off.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(glyph.astype(np.uint8), connectivity=8)
+    height, width = glyph.shape
+    x0, y0 = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[1:, cv2.CC_STAT_WIDTH], y0 + stats[1:, cv2.CC_STAT_HEIGHT]
+    touches = (x0 == 0) | (y0 == 0) | (x1 >= width) | (y1 >= height)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if not touches.any() or areas[~touches].sum() < INSIDE_KEEP * areas.sum():
+        return None
+    keep = np.concatenate([[False], ~touches])  # a lookup table by component label
+    return keep[labels]
+
+
+def _glyph_candidates(boxes: np.ndarray, areas: np.ndarray, labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Indices of the components that may be (part of) the letter."""
     height, width = shape
     widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     touches = (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] >= width) | (boxes[:, 3] >= height)
     frame = touches & ((widths > FRAME_FRACTION * width) | (heights > FRAME_FRACTION * height))
     pool = ~frame if not frame.all() else np.ones(len(areas), dtype=bool)  # a tight crop touches all round
-    if inside:
-        pool = ~touches
-        if not pool.any():
-            return np.flatnonzero(pool)
     pool &= areas >= SPECK_FRACTION * areas[pool].max()
     boxed = [i for i in np.flatnonzero(pool) if _is_hollow_box(i, boxes, areas, labels, pool)]
     if boxed and len(boxed) < pool.sum():

@@ -15,7 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from lettercnn.preprocess.choice import choose_glyph
+from lettercnn.preprocess.choice import choose_glyph, inside_part
 from lettercnn.preprocess.image import MAX_WORK_SIDE, load_image, quantile, to_levels, work_gray
 from lettercnn.preprocess.light import glyph_bright
 
@@ -148,9 +148,11 @@ def canonical(
     array = load_image(image) if isinstance(image, (str, os.PathLike)) else image
     bright = glyph_bright(work_gray(array, MAX_WORK_SIDE))
     levels = to_levels(bright)
-    found = threshold_mask(levels, threshold)
-    for inside in (False, True):
-        mask = None if found is None else choose_glyph(found, inside=inside)
+    mask = threshold_mask(levels, threshold)
+    mask = None if mask is None else choose_glyph(mask)
+    for look in range(2):  # the second: without the parts that touch the image's edge
+        if look:
+            mask = None if mask is None else inside_part(mask)
         box = None if mask is None else bounds(mask)
         if box is not None and stands_out(levels, mask, box) and not cut_off(mask, box):
             return glyph_image(bright, levels, mask, spec, box)

@@ -24,6 +24,7 @@ const NOISE_SIGMAS = 4.5;
 const MIN_GLYPH_CONTRAST = 0.15;
 const SPECK_FRACTION = 0.04;
 const FRAME_FRACTION = 0.9;
+const INSIDE_KEEP = 0.6;
 const CENTRE_SIGMA = 0.35;
 const PART_GAP_FRACTION = 0.08;
 const UNDERLINE_MAX_HEIGHT = 0.12;
@@ -197,20 +198,15 @@ function components(mask, width, height) {
 
 // The letter in a mask, as a person would pick it (choice.py without rules and boxes):
 // frames and specks out, then the big central part and the parts close to it.
-// inside: only parts clear of the image's edge (the second look, see canonical).
-export function chooseGlyph(mask, width, height, inside = false) {
+export function chooseGlyph(mask, width, height) {
   const { labels, parts } = components(mask, width, height);
   if (!parts.length) return null;
-  const touches = parts.map((p) => p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height);
-  const frame = parts.map(
-    (p, i) => touches[i] && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height),
-  );
+  const frame = parts.map((p) => {
+    const touches = p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height;
+    return touches && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height);
+  });
   let pool = parts.map((_, i) => !frame[i]);
   if (!pool.some(Boolean)) pool = parts.map(() => true); // a tight crop touches all round
-  if (inside) {
-    pool = parts.map((_, i) => !touches[i]);
-    if (!pool.some(Boolean)) return null;
-  }
   const largest = Math.max(...parts.filter((_, i) => pool[i]).map((p) => p.area));
   const alive = parts.map((_, i) => i).filter((i) => pool[i] && parts[i].area >= SPECK_FRACTION * largest);
   const flat = parts.map((p) => p.y1 - p.y0 <= Math.max(2, UNDERLINE_MAX_HEIGHT * (p.x1 - p.x0)));
@@ -427,6 +423,22 @@ function fit(crop, cropW, cropH, spec) {
   }
   return glyph;
 }
+// The chosen glyph without its parts that touch the edge, when they are the lesser part
+// (choice.py's inside_part: the second look); else null.
+function insidePart(glyph, width, height) {
+  const { labels, parts } = components(glyph, width, height);
+  const touches = parts.map((p) => p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height);
+  let total = 0;
+  let inside = 0;
+  parts.forEach((p, i) => {
+    total += p.area;
+    if (!touches[i]) inside += p.area;
+  });
+  if (!touches.some(Boolean) || inside < INSIDE_KEEP * total) return null;
+  const kept = new Uint8Array(glyph.length);
+  for (let i = 0; i < glyph.length; i++) kept[i] = labels[i] && !touches[labels[i] - 1] ? 1 : 0;
+  return kept;
+}
 
 // A letter cut off by the edge (glyph.py's cut_off): it touches the left or the right
 // side (not both) and spans at most CUT_OFF_MAX_SPAN of the width, or the same with
@@ -446,8 +458,9 @@ export function canonical(rgba, width, height, spec) {
   const bright = glyphBright(toGray(rgba, width, height), width, height);
   const levels = toLevels(bright);
   const threshold = thresholdMask(levels);
-  for (const inside of [false, true]) {
-    const mask = threshold && chooseGlyph(threshold, width, height, inside);
+  let mask = threshold && chooseGlyph(threshold, width, height);
+  for (const look of [0, 1]) {
+    if (look && mask) mask = insidePart(mask, width, height); // without the parts touching the edge
     if (mask && standsOut(levels, mask, width, height) && !cutOff(mask, width, height)) {
       return glyphImage(bright, levels, mask, width, height, spec);
     }
