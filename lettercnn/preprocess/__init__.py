@@ -11,9 +11,10 @@ its aspect ratio inside a margin (the EMNIST recipe), 32x32, then normalised::
           --threshold (Otsu | adaptive)--> mask
           --choose_glyph--> the letter: rules erased; frames, boxes, underlines,
                             specks and cut-off neighbours dropped          (choice.py)
-          --stands_out? whole? (else choose again without the parts touching the
-                            edge; else no glyph: a blank page, a letter cut
-                            off by the image's edge)--> crop + clean
+          --stands_out? whole? (else again without its parts touching the edge,
+                            when they are the lesser part; else no glyph: a
+                            blank page, a letter cut off by the image's
+                            edge)--> crop + clean
           --fit--> uint8 32x32 (canonical)  --normalize--> float32 (1, 32, 32)  (glyph.py)
 
 Training data (image folders, the synthetic letters and scenes) and ``letters
