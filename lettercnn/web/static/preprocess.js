@@ -423,6 +423,7 @@ function fit(crop, cropW, cropH, spec) {
   }
   return glyph;
 }
+
 // The chosen glyph without its parts that touch the edge, when they are the lesser part
 // (choice.py's inside_part: the second look); else null.
 function insidePart(glyph, width, height) {
