@@ -69,6 +69,23 @@ FRAME_FRACTION = 0.9
 INSIDE_KEEP = 0.6
 
 
+def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 8-connected components of a uint8 mask: labels (component i is label i + 1,
+    0 the background), boxes (n, 4): x0, y0, x1, y1, the ends exclusive, and areas."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    stats = stats[1:]  # without the background
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+    return labels, np.column_stack([left, top, right, bottom]), stats[:, cv2.CC_STAT_AREA]
+
+
+def touches_edge(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which of the boxes (n, 4: x0, y0, x1, y1, ends exclusive) touch the edge of an
+    image of ``shape`` (height, width)."""
+    height, width = shape
+    return (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] >= width) | (boxes[:, 3] >= height)
+
+
 def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
     """The glyph a person would pick in a threshold mask: a bool mask, or ``None``.
 
@@ -78,17 +95,13 @@ def choose_glyph(mask: np.ndarray) -> np.ndarray | None:
     the parts near it (the dot of an i, a broken stroke, the arm of a K written
     apart) join it, while neighbouring letters at the edges of the view do not.
     """
-    mask = _erase_rules(mask)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 1:
+    labels, boxes, areas = components(_erase_rules(mask))
+    if not len(boxes):
         return None
-    boxes = np.column_stack(
-        [stats[1:, 0], stats[1:, 1], stats[1:, 0] + stats[1:, 2], stats[1:, 1] + stats[1:, 3]]
-    )  # (n, 4): x0, y0, x1, y1, ends exclusive
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
+    areas = areas.astype(np.float64)
     alive = _glyph_candidates(boxes, areas, labels, mask.shape)
     chosen = _letter_group(boxes, areas, alive, mask.shape)
-    keep = np.zeros(count, dtype=bool)  # a lookup table by component label
+    keep = np.zeros(len(boxes) + 1, dtype=bool)  # a lookup table by component label
     keep[chosen + 1] = True
     return keep[labels]
 
@@ -103,12 +116,8 @@ def inside_part(glyph: np.ndarray) -> np.ndarray | None:
     letter that itself runs off the image is most of its glyph: nothing is kept, and it
     stays cut off.
     """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(glyph.astype(np.uint8), connectivity=8)
-    height, width = glyph.shape
-    x0, y0 = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    x1, y1 = x0 + stats[1:, cv2.CC_STAT_WIDTH], y0 + stats[1:, cv2.CC_STAT_HEIGHT]
-    touches = (x0 == 0) | (y0 == 0) | (x1 >= width) | (y1 >= height)
-    areas = stats[1:, cv2.CC_STAT_AREA]
+    labels, boxes, areas = components(glyph.astype(np.uint8))
+    touches = touches_edge(boxes, glyph.shape)
     if not touches.any() or areas[~touches].sum() < INSIDE_KEEP * areas.sum():
         return None
     keep = np.concatenate([[False], ~touches])  # a lookup table by component label
@@ -119,7 +128,7 @@ def _glyph_candidates(boxes: np.ndarray, areas: np.ndarray, labels: np.ndarray, 
     """Indices of the components that may be (part of) the letter."""
     height, width = shape
     widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    touches = (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] >= width) | (boxes[:, 3] >= height)
+    touches = touches_edge(boxes, shape)
     frame = touches & ((widths > FRAME_FRACTION * width) | (heights > FRAME_FRACTION * height))
     pool = ~frame if not frame.all() else np.ones(len(areas), dtype=bool)  # a tight crop touches all round
     pool &= areas >= SPECK_FRACTION * areas[pool].max()

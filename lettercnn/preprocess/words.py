@@ -12,10 +12,9 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from lettercnn.preprocess.choice import FRAME_FRACTION
+from lettercnn.preprocess.choice import FRAME_FRACTION, components, touches_edge
 from lettercnn.preprocess.glyph import DEFAULT_SPEC, InputSpec, Threshold, glyph_image, threshold_mask
 from lettercnn.preprocess.image import MAX_WORK_SIDE, image_array, load_image, to_levels, work_gray
 from lettercnn.preprocess.light import glyph_bright
@@ -136,12 +135,8 @@ def split_word(
     mask = threshold_mask(levels, threshold)
     if mask is None:
         return []
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    stats = stats[1:]  # without the background: component i is label i + 1
-    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
-    boxes = np.column_stack([left, top, right, bottom])  # (n, 4): x0, y0, x1, y1, ends exclusive
-    groups = _letter_groups(boxes, stats[:, cv2.CC_STAT_AREA], mask.shape)
+    labels, boxes, areas = components(mask)  # component i is label i + 1
+    groups = _letter_groups(boxes, areas, mask.shape)
     height, width = array.shape[:2]  # boxes are given in the original image's pixels
     scale = (width / bright.shape[1], height / bright.shape[0])
     crops = [_cut_letter(bright, levels, labels, boxes, members, scale, (height, width), spec) for members in groups]
@@ -203,7 +198,7 @@ def _word_components(boxes: np.ndarray, areas: np.ndarray, shape: tuple[int, int
     """The components that are neither frame edge nor noise, and the word's median letter."""
     height, width = shape
     widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    touches = (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] >= width) | (boxes[:, 3] >= height)
+    touches = touches_edge(boxes, shape)
     tall = touches & (heights > FRAME_FRACTION * height)
     wide = touches & (widths > FRAME_FRACTION * width)  # no letter of a word is the word's width
     pool = ~(tall | wide) if not (tall | wide).all() else np.ones(len(boxes), dtype=bool)
