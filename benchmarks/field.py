@@ -84,14 +84,14 @@ class Material:
     @classmethod
     def pooled(cls, materials: Sequence[Material]) -> Material:
         """The materials of several seeds as one: each condition's images one after another."""
-        out = cls()
-        for name in ("glyphs", "chars", "categories"):
-            parts: dict[str, list[np.ndarray]] = {}
-            for material in materials:
-                for condition, array in getattr(material, name).items():
-                    parts.setdefault(condition, []).append(array)
-            setattr(out, name, {condition: np.concatenate(arrays) for condition, arrays in parts.items()})
-        return out
+        return cls(
+            **{name: pooled([getattr(m, name) for m in materials]) for name in ("glyphs", "chars", "categories")}
+        )
+
+
+def pooled(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Dicts of arrays with the same keys (one per seed) as one: each key's arrays one after another."""
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def make_material(conditions: Sequence[str], per_letter: int, seed: int, reader: Recognizer) -> Material:
@@ -370,10 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     first = next(iter(readers.values()))
     material = Material.pooled([make_material(conditions, args.per_letter, seed, first) for seed in seeds])
-    nonletters: dict[str, np.ndarray] = {}
-    if args.nonletters:
-        per_seed = [make_nonletters(args.nonletters, seed, first) for seed in seeds]
-        nonletters = {kind: np.concatenate([part[kind] for part in per_seed]) for kind in per_seed[0]}
+    nonletters = pooled([make_nonletters(args.nonletters, seed, first) for seed in seeds]) if args.nonletters else {}
     rendered = time.perf_counter() - start
     results = {name: score(reader, material) for name, reader in readers.items()}
     for name, reader in readers.items():

@@ -121,38 +121,33 @@ def tensor_cases(recognizer: Recognizer, rng: np.random.Generator) -> list[dict[
 def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) -> tuple[list[dict], dict[str, int]]:
     """One drawn-letter PNG per label, with what ``letters recognize`` reads in it."""
     cases, written = [], {}
-    everything = len(recognizer.labels)
     for index, label in enumerate(recognizer.labels):
         name = f"drawn-{index:02d}.png"
         for _ in range(TRIES):
-            data = preprocess.encode_png(draw_letter(label[:1], rng))
-            write_bytes(folder / name, data)
-            result = recognizer.read_file(folder / name, top_k=everything)
-            (prediction,) = result.predictions
-            by_label = dict(prediction.top_k)
-            probabilities = np.array([by_label.get(lab, 0.0) for lab in recognizer.labels])
+            case, probabilities, written[name] = _drawn(recognizer, folder, name, draw_letter(label[:1], rng))
             if _clear(recognizer, probabilities):  # a blank page has no probabilities: drawn again
                 break
-        written[name] = len(data)
-        cases.append(_drawn_case(name, result.glyphs[0], probabilities, prediction.letter))
+        cases.append(case)
     # A letter running off the page: both sides find no whole glyph and answer '?'.
-    name = "drawn-cut-off.png"
-    data = preprocess.encode_png(draw_cut_off(rng))
-    write_bytes(folder / name, data)
-    result = recognizer.read_file(folder / name, top_k=everything)
-    written[name] = len(data)
-    cases.append(_drawn_case(name, result.glyphs[0], np.zeros(everything), result.predictions[0].letter))
     # A stroke running from beside a whole letter off the page: both sides take the letter alone.
-    name = "drawn-edge-stroke.png"
-    data = preprocess.encode_png(draw_edge_stroke(rng))
+    for name, page in (("drawn-cut-off.png", draw_cut_off(rng)), ("drawn-edge-stroke.png", draw_edge_stroke(rng))):
+        case, _, written[name] = _drawn(recognizer, folder, name, page)
+        cases.append(case)
+    return cases, written
+
+
+def _drawn(
+    recognizer: Recognizer, folder: Path, name: str, page: np.ndarray
+) -> tuple[dict[str, object], np.ndarray, int]:
+    """Write ``page`` as the PNG ``name`` and read it as ``letters recognize`` does: its
+    case, the probability of each label (all 0 where no glyph is found) and the PNG's size."""
+    data = preprocess.encode_png(page)
     write_bytes(folder / name, data)
-    result = recognizer.read_file(folder / name, top_k=everything)
+    result = recognizer.read_file(folder / name, top_k=len(recognizer.labels))
     (prediction,) = result.predictions
     by_label = dict(prediction.top_k)
-    written[name] = len(data)
     probabilities = np.array([by_label.get(label, 0.0) for label in recognizer.labels])
-    cases.append(_drawn_case(name, result.glyphs[0], probabilities, prediction.letter))
-    return cases, written
+    return _drawn_case(name, result.glyphs[0], probabilities, prediction.letter), probabilities, len(data)
 
 
 def _drawn_case(name: str, glyph: np.ndarray, probabilities: np.ndarray, answer: str) -> dict[str, object]:
