@@ -196,15 +196,20 @@ function components(mask, width, height) {
   return { labels, parts };
 }
 
+// Whether a part's box touches the image's edge (choice.py's touches_edge).
+function touchesEdge(p, width, height) {
+  return p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height;
+}
+
 // The letter in a mask, as a person would pick it (choice.py without rules and boxes):
 // frames and specks out, then the big central part and the parts close to it.
 export function chooseGlyph(mask, width, height) {
   const { labels, parts } = components(mask, width, height);
   if (!parts.length) return null;
-  const frame = parts.map((p) => {
-    const touches = p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height;
-    return touches && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height);
-  });
+  const frame = parts.map(
+    (p) =>
+      touchesEdge(p, width, height) && (p.x1 - p.x0 > FRAME_FRACTION * width || p.y1 - p.y0 > FRAME_FRACTION * height),
+  );
   let pool = parts.map((_, i) => !frame[i]);
   if (!pool.some(Boolean)) pool = parts.map(() => true); // a tight crop touches all round
   const largest = Math.max(...parts.filter((_, i) => pool[i]).map((p) => p.area));
@@ -428,7 +433,7 @@ function fit(crop, cropW, cropH, spec) {
 // (choice.py's inside_part: the second look); else null.
 function insidePart(glyph, width, height) {
   const { labels, parts } = components(glyph, width, height);
-  const touches = parts.map((p) => p.x0 === 0 || p.y0 === 0 || p.x1 >= width || p.y1 >= height);
+  const touches = parts.map((p) => touchesEdge(p, width, height));
   let total = 0;
   let inside = 0;
   parts.forEach((p, i) => {
