@@ -16,10 +16,15 @@ from lettercnn.preprocess.image import quantile, to_levels
 # Illumination flattening (:func:`glyph_bright`): the background is estimated on a copy
 # whose shorter side is this many pixels (cheap, and smoother than the full image)...
 BACKGROUND_SIDE = 64
-# ...by a grey closing (opening for light ink) whose element is BACKGROUND_STROKES
+# ...by a grey closing (opening for light ink) of its BACKGROUND_MEDIAN median (a hot
+# pixel, or the top of the sensor's noise, would be carried over the whole element by
+# the closing's dilation, a dead pixel by the opening's erosion, lifting or sinking
+# the paper around it: half a blank page with a few hundred such pixels came out as
+# ink), whose element is BACKGROUND_STROKES
 # times the stroke width, within these fractions of that side: wider than the strokes
 # (a bold letter filling a tight crop has strokes ~20 % of its side), narrower than
 # the light's own changes...
+BACKGROUND_MEDIAN = 3
 BACKGROUND_STROKES = 2.5
 BACKGROUND_KERNEL_FRACTIONS = (0.25, 0.6)
 # ...the stroke width measured on a local threshold: a mean over this fraction of the
@@ -73,6 +78,7 @@ def glyph_bright(gray: np.ndarray) -> np.ndarray:
     if kernel is None:  # strokes as wide as the frame: a tight crop, nothing to flatten
         stretched = (gray - low) / (high - low)
         return (1.0 - stretched if dark else stretched).astype(np.float32)
+    small = cv2.medianBlur(small, BACKGROUND_MEDIAN)
     if dark:
         paper = _upsize(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), gray.shape)
         signal = 1.0 - gray / np.maximum(paper, BACKGROUND_FLOOR)
