@@ -15,7 +15,8 @@ bank never loads. They are drawn by this benchmark's own camera simulation
 - ``photo``: 128x128 frames like a phone photo (light falling off by 25-70 %, soft
   cast shadows, perspective, defocus, noise, JPEG 35-85) -- the headline figure;
 - one condition per difficulty: ``gradient``, ``shadow``, ``box``, ``ruled``,
-  ``board`` (light ink on a dark board), ``blur``, ``jpeg``.
+  ``board`` (light ink on a dark board), ``blur``, ``jpeg``, ``noise`` (strong sensor
+  noise, hot and dead pixels).
 
 Each image goes through exactly what ``letters recognize`` does with its defaults
 (:meth:`lettercnn.runtime.Recognizer.glyph`, then the model). A capital I and a

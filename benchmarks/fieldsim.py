@@ -8,7 +8,9 @@ perspective, lens and sensor, and its own ranges:
 
 - frames are 128x128, one letter 30-70 % of the frame, uncropped, near the centre;
 - light falls off by 25-70 % across the frame, plus soft cast shadows;
-- perspective up to 10 % of the side, defocus, sensor noise, JPEG 35-85.
+- perspective up to 10 % of the side, defocus, sensor noise, JPEG 35-85;
+- ``noise``: a small or hot sensor, noise of 4-8 % of the range and, in half the
+  frames, 0.05-0.3 % of the pixels stuck dark and as many stuck bright.
 
 Each condition stresses one thing (see :data:`CONDITIONS`); ``photo`` mixes them all
 as a phone photo would.
@@ -132,8 +134,13 @@ def expose(
     noise: float,
     jpeg: int | None,
     colour: bool = True,
+    specks: float = 0.0,
 ) -> np.ndarray:
-    """Coverage -> a BGR uint8 photo: reflectance x light, defocus, sensor, JPEG."""
+    """Coverage -> a BGR uint8 photo: reflectance x light, defocus, sensor, JPEG.
+
+    ``specks``: the share of pixels stuck dark, and as many stuck bright (dead and hot
+    pixels), before the JPEG.
+    """
     reflect = look.paper + (look.ink - look.paper) * coverage
     tints = (
         np.array(look.paper_tint)[None, None, :] * (1 - coverage[..., None])
@@ -144,6 +151,9 @@ def expose(
         image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), defocus)
     image = image + rng.normal(0, noise, image.shape) + rng.normal(0, noise * 0.5, image.shape[:2])[..., None]
     out = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if specks:
+        draw = rng.random(out.shape[:2])
+        out[draw < specks], out[draw > 1 - specks] = 0, 255
     if jpeg is not None:
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg)])
         out = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -158,7 +168,7 @@ def frame(template: np.ndarray, rng: np.random.Generator, condition: str) -> np.
     board = condition == "board"
     look = _look(rng, board)
     light = np.ones((size, size), np.float32)
-    defocus, noise, jpeg, warp = 0.0, 0.01, None, 0.0
+    defocus, noise, jpeg, warp, specks = 0.0, 0.01, None, 0.0, 0.0
     if condition == "photo":
         light = lamp(rng, rng.uniform(0.25, 0.7))
         if rng.random() < 0.5:
@@ -186,12 +196,16 @@ def frame(template: np.ndarray, rng: np.random.Generator, condition: str) -> np.
     elif condition == "jpeg":
         jpeg, noise = int(rng.integers(15, 35)), rng.uniform(0.01, 0.03)
         light = lamp(rng, rng.uniform(0.1, 0.4))
+    elif condition == "noise":  # a small or hot sensor in dim light
+        light = lamp(rng, rng.uniform(0.1, 0.4))
+        defocus, noise, jpeg = rng.uniform(0.3, 1.0), rng.uniform(0.04, 0.08), int(rng.integers(60, 95))
+        specks = rng.uniform(0.0005, 0.003) if rng.random() < 0.5 else 0.0
     else:
         raise ValueError(f"unknown condition {condition!r}")
     if warp:
         coverage = perspective(coverage, rng, warp, 0.0)
         light = perspective(light, rng, 0.0, 1.0)
-    return expose(coverage, look, light, rng, defocus=defocus, noise=noise, jpeg=jpeg)
+    return expose(coverage, look, light, rng, defocus=defocus, noise=noise, jpeg=jpeg, specks=specks)
 
 
 def glyph(template: np.ndarray, rng: np.random.Generator, inverted: bool) -> np.ndarray:
@@ -208,7 +222,7 @@ def glyph(template: np.ndarray, rng: np.random.Generator, inverted: bool) -> np.
     return canvas if inverted else 255 - canvas
 
 
-PHOTO_CONDITIONS = ("photo", "gradient", "shadow", "box", "ruled", "board", "blur", "jpeg")
+PHOTO_CONDITIONS = ("photo", "gradient", "shadow", "box", "ruled", "board", "blur", "jpeg", "noise")
 GLYPH_CONDITIONS = ("clean", "inverted")
 CONDITIONS = GLYPH_CONDITIONS + PHOTO_CONDITIONS
 
