@@ -198,9 +198,10 @@ def speckled(image: np.ndarray, share: float, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("level", [0.85, 0.2], ids=["paper", "board"])
 def test_hot_and_dead_pixels_leave_a_blank_page_flat(level, seed):
-    """A few hundred hot and dead pixels on a page under a lamp. The grey closing
-    (opening) that estimates the paper (board) used to carry the specks over its
-    whole element, so half of a blank page came out as ink."""
+    """A few hundred hot and dead pixels on a page under a lamp: one in nearly every
+    element of the grey closing (opening) that estimates the paper (board), which
+    then followed the specks instead of the page, so half of a blank page came out
+    as ink."""
     page = (level * ramp(0.5, 128) * 255 + 0.5).astype(np.uint8)
     specks = speckled(page, 0.003, seed)
     bright = glyph_bright(specks.astype(np.float32) / 255.0)

@@ -16,11 +16,11 @@ from lettercnn.preprocess.image import quantile, to_levels
 # Illumination flattening (:func:`glyph_bright`): the background is estimated on a copy
 # whose shorter side is this many pixels (cheap, and smoother than the full image)...
 BACKGROUND_SIDE = 64
-# ...by a grey closing (opening for light ink) of its BACKGROUND_MEDIAN median (a hot
-# pixel, or the top of the sensor's noise, would be carried over the whole element by
-# the closing's dilation, a dead pixel by the opening's erosion, lifting or sinking
-# the paper around it: half a blank page with a few hundred such pixels came out as
-# ink), whose element is BACKGROUND_STROKES
+# ...by a grey closing (opening for light ink) of its BACKGROUND_MEDIAN median: the
+# closing's dilation takes the brightest pixel under its element (the opening's erosion
+# the darkest), so with a hot pixel in nearly every element (a few hundred in a frame),
+# or a noisy sensor's peaks, the estimate followed them instead of the paper, and half
+# of a blank page came out as ink. Its element is BACKGROUND_STROKES
 # times the stroke width, within these fractions of that side: wider than the strokes
 # (a bold letter filling a tight crop has strokes ~20 % of its side), narrower than
 # the light's own changes...
