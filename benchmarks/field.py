@@ -154,6 +154,11 @@ def probabilities(reader: Recognizer, glyphs: np.ndarray) -> np.ndarray:
     return out
 
 
+def readings(reader: Recognizer, glyphs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`probabilities` of each condition's glyphs, computed once for every table."""
+    return {condition: probabilities(reader, images) for condition, images in glyphs.items()}
+
+
 def expected_calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by count."""
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -173,24 +178,25 @@ def selective(confidence: np.ndarray, right: np.ndarray, threshold: float) -> tu
     return coverage, float(right[answered].mean()) if answered.any() else float("nan")
 
 
-def score_nonletters(reader: Recognizer, nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
-    """Share of each non-letter condition answered "?" at ``threshold``."""
+def score_nonletters(nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    """Share of each non-letter condition answered "?" at ``threshold`` (``nonletters``:
+    their :func:`readings`)."""
     return {
-        condition: float((probabilities(reader, glyphs).max(axis=1, initial=0.0) < max(threshold, 1e-9)).mean())
-        for condition, glyphs in nonletters.items()
+        condition: float((probs.max(axis=1, initial=0.0) < max(threshold, 1e-9)).mean())
+        for condition, probs in nonletters.items()
     }
 
 
-def score(reader: Recognizer, material: Material) -> dict[str, object]:
-    """Accuracy of one model on the material: per condition, per letter, per font category."""
+def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -> dict[str, object]:
+    """Accuracy of one model on the material (``read``: its :func:`readings`): per
+    condition, per letter, per font category."""
     per_condition: dict[str, dict[str, float]] = {}
     letters_right = np.zeros(len(LETTERS))
     letters_total = np.zeros(len(LETTERS))
     by_category: dict[str, list[int]] = {}
     confusions: dict[str, int] = {}
     threshold = float(getattr(reader, "min_confidence", 0.0))
-    for condition, glyphs in material.glyphs.items():
-        probs = probabilities(reader, glyphs)
+    for condition, probs in read.items():
         answers = np.array([reader.labels[k] for k in probs.argmax(axis=1)])
         confidence = probs.max(axis=1)
         chars = material.chars[condition]
@@ -231,13 +237,16 @@ def score(reader: Recognizer, material: Material) -> dict[str, object]:
     }
 
 
-def risk_coverage(reader: Recognizer, material: Material, nonletters: dict[str, np.ndarray]) -> list[dict[str, object]]:
+def risk_coverage(
+    reader: Recognizer, material: Material, read: dict[str, np.ndarray], nonletters: dict[str, np.ndarray]
+) -> list[dict[str, object]]:
     """Per threshold: letters answered, right among the answered and read right (photo,
     clean, inverted), and each kind of non-letter refused (``refused``; their mean:
-    ``nonletters_refused``)."""
+    ``nonletters_refused``). ``read`` and ``nonletters``: the model's :func:`readings` of
+    the material and of the images of no letter."""
     rows: list[dict[str, object]] = []
-    cached = {c: probabilities(reader, g) for c, g in material.glyphs.items() if c in ("photo", "clean", "inverted")}
-    refused_probs = {kind: probabilities(reader, g).max(axis=1, initial=0.0) for kind, g in nonletters.items()}
+    cached = {c: probs for c, probs in read.items() if c in ("photo", "clean", "inverted")}
+    refused_probs = {kind: probs.max(axis=1, initial=0.0) for kind, probs in nonletters.items()}
     for threshold in THRESHOLDS:
         row: dict[str, object] = {"threshold": threshold}
         cut = max(threshold, 1e-9)
@@ -373,12 +382,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     material = Material.pooled([make_material(conditions, args.per_letter, seed, first) for seed in seeds])
     nonletters = pooled([make_nonletters(args.nonletters, seed, first) for seed in seeds]) if args.nonletters else {}
     rendered = time.perf_counter() - start
-    results = {name: score(reader, material) for name, reader in readers.items()}
+    results = {}
     for name, reader in readers.items():
-        results[name]["nonletters"] = score_nonletters(
-            reader, nonletters, float(getattr(reader, "min_confidence", 0.0))
-        )
-        results[name]["risk_coverage"] = curve = risk_coverage(reader, material, nonletters)
+        read, refused = readings(reader, material.glyphs), readings(reader, nonletters)
+        results[name] = score(reader, material, read)
+        results[name]["nonletters"] = score_nonletters(refused, float(getattr(reader, "min_confidence", 0.0)))
+        results[name]["risk_coverage"] = curve = risk_coverage(reader, material, read, refused)
         results[name]["rule_threshold"] = rule_threshold(curve)
     summary = {
         "models": {name: str(path) for name, path in models.items()},

@@ -59,7 +59,8 @@ def test_risk_coverage_counts_answered_right_read_and_each_kind_refused(field: M
     # Photo letters: A at 0.9 (right), A at 0.6 (right), B read as B at 0.7 (right), B read as A at 0.55 (wrong).
     material = field.Material({"photo": glyphs([1, 2, 3, 4])}, {"photo": np.array(["A", "a", "B", "b"])})
     nonletters = {"blank": glyphs([0, 0]), "scribble": glyphs([1, 4])}  # blank: no ink, never answered
-    curve = {row["threshold"]: row for row in field.risk_coverage(reader, material, nonletters)}
+    read, refused = field.readings(reader, material.glyphs), field.readings(reader, nonletters)
+    curve = {row["threshold"]: row for row in field.risk_coverage(reader, material, read, refused)}
     at = curve[0.65]
     assert at["photo_answered"] == pytest.approx(0.5)  # 0.9 and 0.7
     assert at["photo_accuracy"] == pytest.approx(1.0)
