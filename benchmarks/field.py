@@ -204,12 +204,16 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         right = (answers == truth) & (confidence > 0)
         bar = np.isin(chars, BAR_CHARS)
         answered, accuracy_answered = selective(confidence, right, max(threshold, 1e-9))
+        read_right = (confidence >= max(threshold, 1e-9)) & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
             "no_bar": float(right[~bar].mean()),
             "bar": float(right[bar].mean()) if bar.any() else float("nan"),
             "answered": answered,
             "accuracy_answered": accuracy_answered,
+            "read": float(read_right.mean()),
+            "answered_no_bar": selective(confidence[~bar], right[~bar], max(threshold, 1e-9))[0],
+            "read_no_bar": float(read_right[~bar].mean()),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
                 -np.log(np.clip(probs[np.arange(len(truth)), [LETTERS.index(t) for t in truth]], 1e-12, 1)).mean()
@@ -241,7 +245,8 @@ def risk_coverage(
     reader: Recognizer, material: Material, read: dict[str, np.ndarray], nonletters: dict[str, np.ndarray]
 ) -> list[dict[str, object]]:
     """Per threshold: letters answered, right among the answered and read right (photo,
-    clean, inverted), and each kind of non-letter refused (``refused``; their mean:
+    clean, inverted; read right also without the images of I and l, ``*_read_no_bar``),
+    and each kind of non-letter refused (``refused``; their mean:
     ``nonletters_refused``). ``read`` and ``nonletters``: the model's :func:`readings` of
     the material and of the images of no letter."""
     rows: list[dict[str, object]] = []
@@ -255,7 +260,9 @@ def risk_coverage(
             confidence = probs.max(axis=1)
             right = (np.array([reader.labels[k] for k in probs.argmax(axis=1)]) == truth) & (confidence > 0)
             row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(confidence, right, cut)
-            row[f"{condition}_read"] = float(((confidence >= cut) & right).mean())
+            read_right = (confidence >= cut) & right
+            row[f"{condition}_read"] = float(read_right.mean())
+            row[f"{condition}_read_no_bar"] = float(read_right[~np.isin(material.chars[condition], BAR_CHARS)].mean())
         if refused_probs:
             refused = {kind: float((p < cut).mean()) for kind, p in refused_probs.items()}
             row["refused"] = refused
@@ -303,7 +310,10 @@ def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str
     for category in results[names[0]]["categories"]:  # type: ignore[union-attr]
         categories.add_row(category, *(f"{100 * results[n]['categories'][category]:.1f}" for n in names))  # type: ignore[index]
     console.print(categories)
-    calibration = Table(title="Answered, right among answered, ECE (15 bins), NLL at each model's own threshold")
+    calibration = Table(
+        title="Answered, right among answered, read right (without I and l), ECE (15 bins), NLL "
+        "at each model's own threshold"
+    )
     calibration.add_column("condition")
     for name in names:
         calibration.add_column(f"{name} (≥{results[name]['min_confidence']:.2f})", justify="right")
@@ -350,7 +360,7 @@ def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str
 def _calibration_cell(row: dict[str, float]) -> str:
     return (
         f"{100 * row['answered']:.1f} / {100 * row['accuracy_answered']:.1f}; "
-        f"ECE {100 * row['ece']:.1f}; NLL {row['nll']:.2f}"
+        f"read {100 * row['read']:.1f} ({100 * row['read_no_bar']:.1f}); ECE {100 * row['ece']:.1f}; NLL {row['nll']:.2f}"
     )
 
 

@@ -72,6 +72,25 @@ def test_risk_coverage_counts_answered_right_read_and_each_kind_refused(field: M
     assert none["refused"] == {"blank": 1.0, "scribble": 0.0}
 
 
+def test_the_i_l_bar_is_counted_apart_in_letters_answered_and_read(field: ModuleType) -> None:
+    rows = np.zeros((5, 26))
+    rows[1, [0, 1]] = 0.9, 0.1  # A
+    rows[3, [0, 1]] = 0.3, 0.7  # B
+    rows[4, [8, 11]] = 0.45, 0.55  # L or I
+    reader = FixedReader(rows)
+    reader.labels, reader.min_confidence = list(field.LETTERS), 0.65
+    # A at 0.9 (right), b read as B at 0.7 (right), an I read as A at 0.9 (wrong), an l as L at 0.55 ('?').
+    chars = np.array(["A", "b", "I", "l"])
+    material = field.Material({"photo": glyphs([1, 3, 1, 4])}, {"photo": chars}, {"photo": np.array(["x"] * 4)})
+    read = field.readings(reader, material.glyphs)
+    photo = field.score(reader, material, read)["conditions"]["photo"]
+    assert photo["answered"] == pytest.approx(0.75) and photo["read"] == pytest.approx(0.5)
+    assert photo["answered_no_bar"] == pytest.approx(1.0) and photo["read_no_bar"] == pytest.approx(1.0)
+    assert photo["no_bar"] == pytest.approx(1.0) and photo["bar"] == pytest.approx(0.5)
+    at = {row["threshold"]: row for row in field.risk_coverage(reader, material, read, {})}[0.65]
+    assert at["photo_read"] == pytest.approx(0.5) and at["photo_read_no_bar"] == pytest.approx(1.0)
+
+
 def test_rule_takes_the_highest_threshold_meeting_both_shares(field: ModuleType) -> None:
     curve = [
         {"threshold": 0.5, "photo_answered": 0.97, "photo_accuracy": 0.975},  # too few right
