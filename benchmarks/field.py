@@ -102,7 +102,10 @@ def make_material(conditions: Sequence[str], per_letter: int, seed: int, reader:
         raise SystemExit("no held-out fonts: lettercnn/data/fonts/manifest.json lists none")
     material = Material()
     count = per_letter * len(LETTERS)
-    for number, condition in enumerate(conditions):
+    for condition in conditions:
+        # Random numbers by the condition's place among all of them: one condition alone
+        # draws the images it draws in a full run.
+        number = fieldsim.CONDITIONS.index(condition)
         glyphs = np.zeros((count, 32, 32), np.uint8)
         chars, categories = np.empty(count, "<U1"), np.empty(count, "<U16")
         for index in range(count):
@@ -379,6 +382,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = [c for c in conditions if c not in fieldsim.CONDITIONS]
+    if unknown or not conditions:
+        parser.error(f"--conditions takes some of {', '.join(fieldsim.CONDITIONS)}, not {args.conditions!r}")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds else [args.seed]
     except ValueError:

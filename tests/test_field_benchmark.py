@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -115,6 +116,28 @@ def test_seeds_pool_in_one_run_and_name_the_rules_threshold(field: ModuleType) -
     assert len(curve[0]["refused"]) == 7 and all(0 <= v <= 1 for v in curve[0]["refused"].values())
     assert result["rule_threshold"] == field.rule_threshold(curve)
     assert field.THRESHOLDS[1:3] == (0.3, 0.35)
+
+
+class ShrinkingReader:
+    """A stand-in for Recognizer whose glyph is the image shrunk to 32x32 (grey)."""
+
+    def glyph(self, image: np.ndarray) -> np.ndarray:
+        grey = image if image.ndim == 2 else image[..., 0]
+        return cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA)
+
+
+def test_a_condition_alone_draws_the_images_it_draws_among_all(field: ModuleType) -> None:
+    alone = field.make_material(["photo"], 1, 7, ShrinkingReader())
+    among = field.make_material(["clean", "inverted", "photo"], 1, 7, ShrinkingReader())
+    np.testing.assert_array_equal(alone.glyphs["photo"], among.glyphs["photo"])
+    assert alone.categories["photo"].tolist() == among.categories["photo"].tolist()
+
+
+def test_unknown_conditions_are_one_error_line(field: ModuleType) -> None:
+    command = [sys.executable, str(BENCHMARKS / "field.py"), "--conditions", "photo,fog"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--conditions takes some of clean" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_bad_seeds_are_one_error_line(field: ModuleType) -> None:
