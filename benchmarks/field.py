@@ -206,8 +206,9 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         truth = np.char.upper(chars)
         right = (answers == truth) & (confidence > 0)
         bar = np.isin(chars, BAR_CHARS)
-        answered, accuracy_answered = selective(confidence, right, max(threshold, 1e-9))
-        read_right = (confidence >= max(threshold, 1e-9)) & right
+        cut = max(threshold, 1e-9)
+        answered, accuracy_answered = selective(confidence, right, cut)
+        read_right = (confidence >= cut) & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
             "no_bar": float(right[~bar].mean()),
@@ -215,7 +216,7 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
             "answered": answered,
             "accuracy_answered": accuracy_answered,
             "read": float(read_right.mean()),
-            "answered_no_bar": selective(confidence[~bar], right[~bar], max(threshold, 1e-9))[0],
+            "answered_no_bar": selective(confidence[~bar], right[~bar], cut)[0],
             "read_no_bar": float(read_right[~bar].mean()),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
