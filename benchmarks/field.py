@@ -211,13 +211,13 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         read_right = (confidence >= cut) & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
-            "no_bar": float(right[~bar].mean()),
+            "no_bar": float(right[~bar].mean()) if (~bar).any() else float("nan"),
             "bar": float(right[bar].mean()) if bar.any() else float("nan"),
             "answered": answered,
             "accuracy_answered": accuracy_answered,
             "read": float(read_right.mean()),
             "answered_no_bar": selective(confidence[~bar], right[~bar], cut)[0],
-            "read_no_bar": float(read_right[~bar].mean()),
+            "read_no_bar": float(read_right[~bar].mean()) if (~bar).any() else float("nan"),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
                 -np.log(np.clip(probs[np.arange(len(truth)), [LETTERS.index(t) for t in truth]], 1e-12, 1)).mean()
@@ -266,7 +266,8 @@ def risk_coverage(
             row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(confidence, right, cut)
             read_right = (confidence >= cut) & right
             row[f"{condition}_read"] = float(read_right.mean())
-            row[f"{condition}_read_no_bar"] = float(read_right[~np.isin(material.chars[condition], BAR_CHARS)].mean())
+            plain = ~np.isin(material.chars[condition], BAR_CHARS)
+            row[f"{condition}_read_no_bar"] = float(read_right[plain].mean()) if plain.any() else float("nan")
         if refused_probs:
             refused = {kind: float((p < cut).mean()) for kind, p in refused_probs.items()}
             row["refused"] = refused
