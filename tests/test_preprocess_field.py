@@ -93,6 +93,20 @@ def test_the_letter_near_the_centre_wins_over_neighbours_cut_off_by_the_frame():
     assert differs(framed, canonical(photo(coverage))) < 8
 
 
+def test_a_letter_written_in_parts_a_little_apart_is_one_glyph():
+    coverage = np.zeros((SIDE, SIDE), np.float32)
+    cv2.line(coverage, (45, 36), (115, 36), 1.0, 11, cv2.LINE_AA)  # a T's bar...
+    cv2.line(coverage, (80, 58), (80, 134), 1.0, 9, cv2.LINE_AA)  # ...and its stem, 0.14 of it below
+    glyph = canonical(photo(coverage))
+    assert (glyph[:8] > 128).sum() > 40  # the bar is there (61 pixels): a T, not the stem alone (22)
+
+
+def test_letters_a_word_space_apart_stay_apart():
+    alone = ink("K", scale=2.0, thickness=6, org=(58, 100))  # x 62-94, 41 px tall
+    word = np.maximum(alone, ink("A", scale=2.0, thickness=6, org=(108, 100)))  # from x 108: 0.34 of the K apart
+    assert differs(canonical(photo(word)), canonical(photo(alone))) < 8
+
+
 def test_an_underline_is_no_part_of_the_letter():
     coverage = ink()
     cv2.line(coverage, (35, 132), (125, 134), 1.0, 3, cv2.LINE_AA)
