@@ -174,6 +174,19 @@ def expected_calibration_error(confidence: np.ndarray, right: np.ndarray, bins: 
     return total / max(len(confidence), 1)
 
 
+def graded(reader: Recognizer, chars: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's answers, their confidence, and which are right (an image with no
+    glyph, all-zero probabilities, never is) for letters ``chars`` read as ``probs``."""
+    answers = np.array([reader.labels[k] for k in probs.argmax(axis=1)])
+    confidence = probs.max(axis=1)
+    return answers, confidence, (answers == np.char.upper(chars)) & (confidence > 0)
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, or NaN for no values (a material without I and l, or only them)."""
+    return float(values.mean()) if values.size else float("nan")
+
+
 def selective(confidence: np.ndarray, right: np.ndarray, threshold: float) -> tuple[float, float]:
     """Share answered (confidence >= threshold) and accuracy on the answered."""
     answered = confidence >= threshold
@@ -200,24 +213,22 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
     confusions: dict[str, int] = {}
     threshold = float(getattr(reader, "min_confidence", 0.0))
     for condition, probs in read.items():
-        answers = np.array([reader.labels[k] for k in probs.argmax(axis=1)])
-        confidence = probs.max(axis=1)
         chars = material.chars[condition]
+        answers, confidence, right = graded(reader, chars, probs)
         truth = np.char.upper(chars)
-        right = (answers == truth) & (confidence > 0)
         bar = np.isin(chars, BAR_CHARS)
         cut = max(threshold, 1e-9)
         answered, accuracy_answered = selective(confidence, right, cut)
         read_right = (confidence >= cut) & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
-            "no_bar": float(right[~bar].mean()) if (~bar).any() else float("nan"),
-            "bar": float(right[bar].mean()) if bar.any() else float("nan"),
+            "no_bar": _mean(right[~bar]),
+            "bar": _mean(right[bar]),
             "answered": answered,
             "accuracy_answered": accuracy_answered,
             "read": float(read_right.mean()),
             "answered_no_bar": selective(confidence[~bar], right[~bar], cut)[0],
-            "read_no_bar": float(read_right[~bar].mean()) if (~bar).any() else float("nan"),
+            "read_no_bar": _mean(read_right[~bar]),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
                 -np.log(np.clip(probs[np.arange(len(truth)), [LETTERS.index(t) for t in truth]], 1e-12, 1)).mean()
@@ -254,20 +265,21 @@ def risk_coverage(
     ``nonletters_refused``). ``read`` and ``nonletters``: the model's :func:`readings` of
     the material and of the images of no letter."""
     rows: list[dict[str, object]] = []
-    cached = {c: probs for c, probs in read.items() if c in ("photo", "clean", "inverted")}
+    letters = {}  # condition -> confidence, right, not a bar: the same at every threshold
+    for condition, probs in read.items():
+        if condition in ("photo", "clean", "inverted"):
+            chars = material.chars[condition]
+            _, confidence, right = graded(reader, chars, probs)
+            letters[condition] = confidence, right, ~np.isin(chars, BAR_CHARS)
     refused_probs = {kind: probs.max(axis=1, initial=0.0) for kind, probs in nonletters.items()}
     for threshold in THRESHOLDS:
         row: dict[str, object] = {"threshold": threshold}
         cut = max(threshold, 1e-9)
-        for condition, probs in cached.items():
-            truth = np.char.upper(material.chars[condition])
-            confidence = probs.max(axis=1)
-            right = (np.array([reader.labels[k] for k in probs.argmax(axis=1)]) == truth) & (confidence > 0)
+        for condition, (confidence, right, plain) in letters.items():
             row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(confidence, right, cut)
             read_right = (confidence >= cut) & right
             row[f"{condition}_read"] = float(read_right.mean())
-            plain = ~np.isin(material.chars[condition], BAR_CHARS)
-            row[f"{condition}_read_no_bar"] = float(read_right[plain].mean()) if plain.any() else float("nan")
+            row[f"{condition}_read_no_bar"] = _mean(read_right[plain])
         if refused_probs:
             refused = {kind: float((p < cut).mean()) for kind, p in refused_probs.items()}
             row["refused"] = refused
