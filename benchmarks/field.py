@@ -25,11 +25,15 @@ lower-case l are the same bar in many faces, so the I<->L pair is counted apart:
 the ``I<->L`` row says how many of those were read as the right one of the two.
 The risk-coverage table gives, per threshold, the letters answered and right among
 the answered, the share read right (answered and right: what ``letters recognize``
-gets with that threshold), and each kind of non-letter answered "?". A model's
-default threshold is chosen from it by one rule (:func:`rule_threshold`): the highest
-threshold in 0.05 steps that answers at least 95 % of the photo letters with at least
-98 % of them right, read on the tuning seeds pooled (``--seeds 1,2,3``), never on the
-report seed (the default ``--seed``).
+gets with that threshold), and each kind of non-letter answered "?". "Answered" is
+what ``letters recognize`` answers: the top probability reaches the threshold, or the
+top two are a look-alike pair (I and L) that reach it together. A model's default
+threshold is chosen from it by one rule (:func:`rule_threshold`): of the thresholds in
+0.05 steps that answer at least 95 % of the photo letters with at least 98 % of them
+right, the lowest that answers "?" for at least 99 % of the blank frames and 90 % of
+each kind of sign and scribble (the most letters read that the non-letters allow; where
+none refuses that many, the highest), read on the tuning seeds pooled (``--seeds
+1,2,3``), never on the report seed (the default ``--seed``).
 
 Needs the training extra (matplotlib's FreeType draws the fonts).
 """
@@ -50,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fieldsim  # noqa: E402
 
+from lettercnn.calibration import answered  # noqa: E402
 from lettercnn.data.render import CHARS, load_font_bank  # noqa: E402
 from lettercnn.labels import LETTERS  # noqa: E402
 from lettercnn.preprocess import normalize  # noqa: E402
@@ -66,6 +71,9 @@ THRESHOLDS = (0.0, *(round(0.3 + 0.05 * k, 2) for k in range(14)))
 # letters answered at least this share, and right among the answered at least this share.
 RULE_ANSWERED = 0.95
 RULE_RIGHT = 0.98
+# ... and each of these kinds of non-letter answered "?" at least this share (the
+# targets of "know when there is no letter").
+RULE_REFUSED = {"blank": 0.99, "sign-photo": 0.9, "sign-glyph": 0.9, "scribble-photo": 0.9, "scribble-glyph": 0.9}
 
 
 @dataclass
@@ -187,20 +195,23 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def selective(confidence: np.ndarray, right: np.ndarray, threshold: float) -> tuple[float, float]:
-    """Share answered (confidence >= threshold) and accuracy on the answered."""
-    answered = confidence >= threshold
-    coverage = float(answered.mean()) if len(answered) else 0.0
-    return coverage, float(right[answered].mean()) if answered.any() else float("nan")
+def answers_at(reader: Recognizer, probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Which readings ``letters recognize`` answers with a letter at ``threshold``, not
+    "?" (:func:`lettercnn.calibration.answered`: the top probability reaches it, or a
+    look-alike pair such as I and L does together); an image with no glyph never is."""
+    return answered(probs, max(threshold, 1e-9), getattr(reader, "pairs", ()))
 
 
-def score_nonletters(nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+def selective(answers: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Share answered (``answers``: :func:`answers_at`) and accuracy on the answered."""
+    coverage = float(answers.mean()) if len(answers) else 0.0
+    return coverage, float(right[answers].mean()) if answers.any() else float("nan")
+
+
+def score_nonletters(reader: Recognizer, nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
     """Share of each non-letter condition answered "?" at ``threshold`` (``nonletters``:
     their :func:`readings`)."""
-    return {
-        condition: float((probs.max(axis=1, initial=0.0) < max(threshold, 1e-9)).mean())
-        for condition, probs in nonletters.items()
-    }
+    return {condition: float((~answers_at(reader, probs, threshold)).mean()) for condition, probs in nonletters.items()}
 
 
 def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -> dict[str, object]:
@@ -217,17 +228,17 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         answers, confidence, right = graded(reader, chars, probs)
         truth = np.char.upper(chars)
         bar = np.isin(chars, BAR_CHARS)
-        cut = max(threshold, 1e-9)
-        answered, accuracy_answered = selective(confidence, right, cut)
-        read_right = (confidence >= cut) & right
+        answers_letter = answers_at(reader, probs, threshold)
+        share_answered, accuracy_answered = selective(answers_letter, right)
+        read_right = answers_letter & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
             "no_bar": _mean(right[~bar]),
             "bar": _mean(right[bar]),
-            "answered": answered,
+            "answered": share_answered,
             "accuracy_answered": accuracy_answered,
             "read": float(read_right.mean()),
-            "answered_no_bar": selective(confidence[~bar], right[~bar], cut)[0],
+            "answered_no_bar": selective(answers_letter[~bar], right[~bar])[0],
             "read_no_bar": _mean(read_right[~bar]),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
@@ -265,23 +276,21 @@ def risk_coverage(
     ``nonletters_refused``). ``read`` and ``nonletters``: the model's :func:`readings` of
     the material and of the images of no letter."""
     rows: list[dict[str, object]] = []
-    letters = {}  # condition -> confidence, right, not a bar: the same at every threshold
+    letters = {}  # condition -> readings, right, not a bar: the same at every threshold
     for condition, probs in read.items():
         if condition in ("photo", "clean", "inverted"):
             chars = material.chars[condition]
-            _, confidence, right = graded(reader, chars, probs)
-            letters[condition] = confidence, right, ~np.isin(chars, BAR_CHARS)
-    refused_probs = {kind: probs.max(axis=1, initial=0.0) for kind, probs in nonletters.items()}
+            letters[condition] = probs, graded(reader, chars, probs)[2], ~np.isin(chars, BAR_CHARS)
     for threshold in THRESHOLDS:
         row: dict[str, object] = {"threshold": threshold}
-        cut = max(threshold, 1e-9)
-        for condition, (confidence, right, plain) in letters.items():
-            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(confidence, right, cut)
-            read_right = (confidence >= cut) & right
+        for condition, (probs, right, plain) in letters.items():
+            answers_letter = answers_at(reader, probs, threshold)
+            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(answers_letter, right)
+            read_right = answers_letter & right
             row[f"{condition}_read"] = float(read_right.mean())
             row[f"{condition}_read_no_bar"] = _mean(read_right[plain])
-        if refused_probs:
-            refused = {kind: float((p < cut).mean()) for kind, p in refused_probs.items()}
+        if nonletters:
+            refused = score_nonletters(reader, nonletters, threshold)
             row["refused"] = refused
             row["nonletters_refused"] = float(np.mean(list(refused.values())))
         rows.append(row)
@@ -289,17 +298,33 @@ def risk_coverage(
 
 
 def rule_threshold(
-    curve: Sequence[dict[str, object]], answered: float = RULE_ANSWERED, right: float = RULE_RIGHT
+    curve: Sequence[dict[str, object]],
+    answered: float = RULE_ANSWERED,
+    right: float = RULE_RIGHT,
+    refused: dict[str, float] = RULE_REFUSED,
 ) -> float | None:
-    """The highest threshold of the curve answering at least ``answered`` of the photo
-    letters with at least ``right`` of those right (``None``: no threshold does)."""
-    meets = [
-        float(row["threshold"])  # type: ignore[arg-type]
+    """The threshold :func:`risk_coverage`'s ``curve`` gives by the rule: of those that
+    answer at least ``answered`` of the photo letters with at least ``right`` of those
+    right, the lowest at which each kind of non-letter in ``refused`` (the curve's
+    ``refused``; kinds it lacks are not asked) is answered "?" at least its share, so as
+    many letters are read as the non-letters allow; where none refuses that many, the
+    highest of them. ``None``: no threshold keeps the letters' shares."""
+    keeps = [
+        row
         for row in curve
         if float(row.get("photo_answered", 0.0)) >= answered  # type: ignore[arg-type]
         and float(row.get("photo_accuracy", 0.0)) >= right  # type: ignore[arg-type]
     ]
-    return max(meets) if meets else None
+    refuses = [row for row in keeps if _refuses(row, refused)]
+    if refuses:
+        return min(float(row["threshold"]) for row in refuses)  # type: ignore[arg-type]
+    return max((float(row["threshold"]) for row in keeps), default=None)  # type: ignore[arg-type]
+
+
+def _refuses(row: dict[str, object], shares: dict[str, float]) -> bool:
+    """Whether a row of the curve refuses each kind of non-letter in ``shares`` at least its share."""
+    refused = row.get("refused")
+    return isinstance(refused, dict) and all(refused.get(kind, 1.0) >= share for kind, share in shares.items())
 
 
 def print_tables(results: dict[str, dict[str, object]], conditions: Sequence[str]) -> None:
@@ -416,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, reader in readers.items():
         read, refused = readings(reader, material.glyphs), readings(reader, nonletters)
         results[name] = score(reader, material, read)
-        results[name]["nonletters"] = score_nonletters(refused, float(getattr(reader, "min_confidence", 0.0)))
+        results[name]["nonletters"] = score_nonletters(reader, refused, float(getattr(reader, "min_confidence", 0.0)))
         results[name]["risk_coverage"] = curve = risk_coverage(reader, material, read, refused)
         results[name]["rule_threshold"] = rule_threshold(curve)
     summary = {

@@ -11,15 +11,19 @@ browser) applies the same.
 The "?" threshold (``--min-confidence``) is then read off a risk-coverage curve: how
 many letters are still answered, how many of those are right, and how many images of
 no letter are refused, as the threshold rises (:func:`risk_coverage`,
-:func:`choose_threshold`).
+:func:`choose_threshold`). What the threshold does to one answer is :func:`answered`,
+which every runtime follows.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from lettercnn.labels import LOOK_ALIKES
 
 # Bins of the expected calibration error, as in Guo et al.
 ECE_BINS = 15
@@ -35,6 +39,34 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def look_alike_pairs(labels: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """The indices of :data:`lettercnn.labels.LOOK_ALIKES` among ``labels`` (pairs it lacks left out)."""
+    return tuple((labels.index(a), labels.index(b)) for a, b in LOOK_ALIKES if a in labels and b in labels)
+
+
+def answered(probabilities: np.ndarray, threshold: float, pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """Which rows of ``probabilities`` (n, classes) are answered with their most likely
+    letter at ``threshold``, not "?".
+
+    A row is answered when its top probability reaches the threshold, or when its two
+    most likely classes are one of the look-alike ``pairs`` (:func:`look_alike_pairs`)
+    and reach it together: the shape is surely one of the two (a plain bar: I or l),
+    and the answer is the likelier of them, with its own probability as confidence.
+    A row of zeros (no glyph) is answered only at threshold 0.
+    """
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or not probabilities.shape[0]:
+        return np.zeros(probabilities.shape[:1], bool)
+    out = probabilities.max(axis=1) >= threshold
+    if pairs and probabilities.shape[1] >= 2:
+        top_two = np.argsort(probabilities, axis=1, kind="stable")[:, -2:]
+        together = np.take_along_axis(probabilities, top_two, axis=1).sum(axis=1) >= threshold
+        first, second = top_two.min(axis=1), top_two.max(axis=1)
+        for a, b in pairs:
+            out |= together & (first == min(a, b)) & (second == max(a, b))
+    return out
 
 
 def nll(probabilities: np.ndarray, targets: np.ndarray) -> float:
@@ -118,15 +150,27 @@ class Calibration:
 
 
 def risk_coverage(
-    letter_confidence: np.ndarray, letter_right: np.ndarray, other_confidence: np.ndarray, thresholds: np.ndarray
+    letter_probabilities: np.ndarray,
+    letter_right: np.ndarray,
+    other_probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    pairs: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[float, float, float, float]]:
-    """Per threshold: (threshold, letters answered, right among answered, non-letters refused)."""
+    """Per threshold: (threshold, letters answered, right among answered, non-letters
+    refused), answered as the runtime answers (:func:`answered`, with the look-alike ``pairs``).
+
+    Args:
+        letter_probabilities: (n, classes) of held-out letters; ``letter_right`` whether
+            each one's most likely class is right.
+        other_probabilities: (m, classes) of images of no letter (m may be 0).
+    """
     rows = []
     for threshold in thresholds:
-        answered = letter_confidence >= threshold
-        coverage = float(answered.mean()) if len(answered) else float("nan")
-        accuracy = float(letter_right[answered].mean()) if answered.any() else float("nan")
-        refused = float((other_confidence < threshold).mean()) if len(other_confidence) else float("nan")
+        letters = answered(letter_probabilities, threshold, pairs)
+        coverage = float(letters.mean()) if len(letters) else float("nan")
+        accuracy = float(letter_right[letters].mean()) if letters.any() else float("nan")
+        others = answered(other_probabilities, threshold, pairs)
+        refused = float((~others).mean()) if len(others) else float("nan")
         rows.append((float(threshold), coverage, accuracy, refused))
     return rows
 
@@ -149,6 +193,7 @@ def calibrate(
     *,
     min_coverage: float = MIN_COVERAGE,
     threshold: float | None = None,
+    pairs: Sequence[tuple[int, int]] = (),
     source: str = "",
 ) -> Calibration:
     """Fit the temperature on held-out letters and choose the "?" threshold.
@@ -159,6 +204,7 @@ def calibrate(
             threshold refuses (``None``: not reported).
         min_coverage: share of the letters the chosen threshold must leave answered.
         threshold: take this threshold instead of choosing one.
+        pairs: the look-alike classes (:func:`look_alike_pairs`) the coverage is counted with.
         source: what the held-out images are, for the metadata.
     """
     temperature = fit_temperature(letter_logits, letter_targets)
@@ -167,8 +213,8 @@ def calibrate(
     if threshold is None:
         threshold = math.floor(choose_threshold(confidence, min_coverage) * 1e4) / 1e4  # down: keep the coverage
     right = after.argmax(axis=1) == letter_targets
-    others = softmax(other_logits, temperature).max(axis=1) if other_logits is not None else np.zeros(0)
-    ((_, coverage, accuracy, refused),) = risk_coverage(confidence, right, others, np.array([threshold]))
+    others = softmax(other_logits, temperature) if other_logits is not None else np.zeros((0, after.shape[1]))
+    ((_, coverage, accuracy, refused),) = risk_coverage(after, right, others, np.array([threshold]), pairs)
     return Calibration(
         temperature=temperature,
         min_confidence=threshold,

@@ -275,10 +275,18 @@ def calibrate_model(
     letter_logits = logits(session, val.inputs(spec), batch=EVAL_BATCH)
     other_logits = logits(session, preprocess.normalize(negatives.glyphs, spec), batch=EVAL_BATCH)
     source = f"{val.source}; {count} rendered images of no letter"
-    fitted = calibration.calibrate(letter_logits, val.targets, other_logits, min_coverage=coverage, source=source)
+    pairs = calibration.look_alike_pairs(LETTERS)
+    fitted = calibration.calibrate(
+        letter_logits, val.targets, other_logits, min_coverage=coverage, pairs=pairs, source=source
+    )
     if min_confidence is not None:
         fitted = calibration.calibrate(
-            letter_logits, val.targets, other_logits, threshold=min_confidence, source=source + "; threshold given"
+            letter_logits,
+            val.targets,
+            other_logits,
+            threshold=min_confidence,
+            pairs=pairs,
+            source=source + "; threshold given",
         )
     return fitted
 

@@ -14,6 +14,13 @@ NUM_CLASSES = len(LETTERS)
 # The target of a training image that shows no letter (a blank page, a sign, a
 # scribble): not a class of its own; training pushes the model towards uniform on it.
 NOT_A_LETTER = -1
+# Two letters that many faces draw as the same shape, because case folding sends
+# those shapes to different classes: a lower-case l is the class L, and in most
+# sans-serif faces (and many hands) it is the plain bar of a capital I. On such a bar
+# a calibrated model is rightly unsure *which* of the two it is (about 0.5 each) while
+# sure that it is one of them; the runtimes then answer the likelier of the pair
+# rather than "?" (:func:`lettercnn.calibration.answered`).
+LOOK_ALIKES: tuple[tuple[str, str], ...] = (("I", "L"),)
 
 # Folder names that spell a letter plus a case word, e.g. "upper_a", "A-lower", "small b".
 _CASE_WORDS = ("upper", "lower", "capital", "small", "uc", "lc")

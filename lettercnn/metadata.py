@@ -17,7 +17,8 @@ Every value is a JSON string in the ONNX ``metadata_props``::
 optional: a model without it is read at temperature 1 with no default threshold.
 Every runtime -- Python (fp32 and int8), the camera, the browser page -- divides the
 logits by ``temperature`` before the softmax and answers "?" below ``min_confidence``
-unless the user sets another threshold.
+unless the user sets another threshold (save a look-alike pair, I and L, that reaches
+it together: :func:`lettercnn.calibration.answered`).
 
 Light on purpose (json and the standard library): the torch-free runtime reads these
 names. :func:`build` (what export stamps) and :func:`read_metadata` (an .onnx file's,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lettercnn import preprocess
-from lettercnn.calibration import softmax
+from lettercnn.calibration import answered, look_alike_pairs, softmax
 from lettercnn.errors import ModelError
 from lettercnn.labels import LETTERS
 from lettercnn.metadata import META_CALIBRATION, META_INPUT, META_LABELS, REQUIRED_KEYS, decode
@@ -278,6 +278,7 @@ class Recognizer:
         self.metadata = decode(self.session.get_modelmeta().custom_metadata_map)
         self.labels, self.spec = self._read_metadata(assume_letters)
         self.temperature, self.min_confidence = self._read_calibration()
+        self.pairs = look_alike_pairs(self.labels)
         self.calibrated = META_CALIBRATION in self.metadata
         self.threshold = threshold
         self.batch = self._check_input()
@@ -423,17 +424,19 @@ class Recognizer:
         """Predictions from rows of probabilities; ``top_k`` above the classes lists them all.
 
         Below ``min_confidence`` (``None``: the model's own threshold) the answer is
-        ``"?"``, with the letters it would have been in ``top_k``.
+        ``"?"``, with the letters it would have been in ``top_k``; a look-alike pair
+        that reaches it together (a plain bar: I or l) is answered the likelier of the
+        two (:func:`lettercnn.calibration.answered`).
         """
         check_top_k(top_k)
         threshold = self.min_confidence if min_confidence is None else min_confidence
         k = min(top_k, probabilities.shape[1]) if probabilities.ndim == 2 else top_k
         results = []
-        for row in probabilities:
+        for row, answer in zip(probabilities, answered(probabilities, threshold, self.pairs), strict=True):
             order = np.argsort(row)[::-1][:k]
             best = float(row[order[0]])
             top = [(self.labels[i], float(row[i])) for i in order]
-            if best >= threshold:
+            if answer:
                 results.append(Prediction(self.labels[order[0]], best, top))
             else:
                 results.append(Prediction(UNKNOWN, best, top, NOT_SURE))

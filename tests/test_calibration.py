@@ -54,3 +54,25 @@ def test_the_threshold_keeps_the_asked_share_of_letters_and_reports_what_it_refu
 def test_no_images_is_an_error_not_a_temperature():
     with pytest.raises(ValueError, match="no images"):
         calibration.fit_temperature(np.zeros((0, 26)), np.zeros(0, int))
+
+
+def test_a_look_alike_pair_sure_together_is_answered_the_likelier_and_any_other_pair_is_not():
+    labels = list("ABILO")
+    pairs = calibration.look_alike_pairs(labels)
+    assert pairs == ((2, 3),)  # I and L
+    rows = np.array(
+        [
+            [0.02, 0.03, 0.40, 0.55, 0.00],  # a bar: L 0.55 and I 0.40 together 0.95
+            [0.02, 0.03, 0.55, 0.40, 0.00],  # the same, leaning to I
+            [0.40, 0.55, 0.02, 0.03, 0.00],  # A and B together as sure: no pair of look-alikes
+            [0.00, 0.03, 0.55, 0.02, 0.40],  # I and O: not a pair
+            [0.30, 0.05, 0.30, 0.35, 0.00],  # I and L but A between them: 0.65 together, below 0.75
+            [0.00, 0.00, 0.00, 0.80, 0.20],  # sure alone
+            [0.00, 0.00, 0.00, 0.00, 0.00],  # no glyph
+        ]
+    )
+    assert calibration.answered(rows, 0.75, pairs).tolist() == [True, True, False, False, False, True, False]
+    assert calibration.answered(rows, 0.75).tolist() == [False, False, False, False, False, True, False]
+    assert calibration.answered(rows, 0.0, pairs).all()  # threshold 0: everything, a row of zeros too
+    assert calibration.answered(rows, 0.96, pairs).tolist() == [False] * 7
+    assert calibration.look_alike_pairs(list("ABC")) == ()

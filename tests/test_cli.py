@@ -217,18 +217,23 @@ def test_recognize_goes_on_past_bad_files_and_exits_1(letter_files: Path, tmp_pa
 
 def test_recognize_below_min_confidence_answers_question_mark(tmp_path: Path) -> None:
     # A bare bar is a capital I and a lower-case l alike, so no model is sure of it (a clear
-    # R can reach a probability of exactly 1.0 in float32, which no threshold is above).
+    # R can reach a probability of exactly 1.0 in float32, which no threshold is above);
+    # I and L are a look-alike pair, answered while the two together reach the threshold.
     bar = str(draw_letter(tmp_path / "bar.png", "l"))
     answered = runner.invoke(app, ["recognize", bar, "--min-confidence", "0", "--json"])
     assert answered.exit_code == 0, answered.output
     sure = json.loads(answered.stdout)
     assert sure["letter"] in ("I", "L") and sure["confidence"] < 1.0
-    above = f"{min(1.0, sure['confidence'] + 1e-3):.6f}"
-    refused = runner.invoke(app, ["recognize", bar, "--min-confidence", above, "--json"])
-    assert refused.exit_code == 0, refused.output
-    unsure = json.loads(refused.stdout)
-    assert unsure["letter"] == "?" and unsure["confidence"] == sure["confidence"]
-    assert [k["letter"] for k in unsure["top_k"]] == [k["letter"] for k in sure["top_k"]]
+    (first, p_first), (second, p_second) = ((k["letter"], k["p"]) for k in sure["top_k"][:2])
+    assert {first, second} == {"I", "L"} and p_first + p_second < 1.0
+    # Above the letter alone it is still answered; above the pair together it is "?".
+    for value, expected in ((p_first + 1e-3, sure["letter"]), (p_first + p_second + 1e-3, "?")):
+        threshold = f"{min(1.0, value):.6f}"
+        again = runner.invoke(app, ["recognize", bar, "--min-confidence", threshold, "--json"])
+        assert again.exit_code == 0, again.output
+        read = json.loads(again.stdout)
+        assert read["letter"] == expected and read["confidence"] == sure["confidence"]
+        assert [k["letter"] for k in read["top_k"]] == [k["letter"] for k in sure["top_k"]]
 
 
 def test_recognize_saves_the_crops_the_model_saw(letter_files: Path, tmp_path: Path) -> None:

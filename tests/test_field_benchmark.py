@@ -99,8 +99,19 @@ def test_rule_takes_the_highest_threshold_meeting_both_shares(field: ModuleType)
         {"threshold": 0.65, "photo_answered": 0.95, "photo_accuracy": 0.985},
         {"threshold": 0.7, "photo_answered": 0.949, "photo_accuracy": 0.99},  # too few answered
     ]
-    assert field.rule_threshold(curve) == 0.65
+    assert field.rule_threshold(curve) == 0.65  # no non-letters scored: the most the letters allow
     assert field.rule_threshold(curve, answered=0.99) is None
+
+
+def test_rule_takes_the_lowest_threshold_refusing_enough_non_letters_of_each_kind(field: ModuleType) -> None:
+    def row(threshold: float, answered: float, scribbles: float) -> dict[str, object]:
+        refused = {"blank": 1.0, "sign-photo": 0.95, "scribble-photo": scribbles, "several-photo": 0.5}
+        return {"threshold": threshold, "photo_answered": answered, "photo_accuracy": 0.985, "refused": refused}
+
+    curve = [row(0.6, 0.97, 0.85), row(0.65, 0.965, 0.9), row(0.7, 0.96, 0.93), row(0.75, 0.949, 0.95)]
+    assert field.rule_threshold(curve) == 0.65  # scribbles 90 %; "several" has no floor; 0.75 answers too few
+    too_few = [row(0.6, 0.97, 0.85), row(0.65, 0.965, 0.88), row(0.7, 0.949, 0.93)]
+    assert field.rule_threshold(too_few) == 0.65  # none refuses enough: the most the letters allow
 
 
 def test_seeds_pool_in_one_run_and_name_the_rules_threshold(field: ModuleType) -> None:

@@ -75,6 +75,20 @@ def test_below_min_confidence_the_answer_is_a_question_mark(model_and_reference)
     assert prediction.top_k[0][0] in LETTERS
 
 
+def test_a_plain_bar_is_answered_the_likelier_of_i_and_l_not_a_question_mark():
+    recognizer = Recognizer()  # the shipped model: a bar is I or l, about even
+    page = np.full((160, 200), 255, np.uint8)
+    cv2.line(page, (100, 20), (100, 140), 0, 10, cv2.LINE_AA)
+    prediction = recognizer.predict(page, top_k=2)
+    (first, p_first), (second, p_second) = prediction.top_k
+    assert {first, second} == {"I", "L"} and p_first < recognizer.min_confidence <= p_first + p_second
+    assert prediction == Prediction(first, p_first, prediction.top_k)  # a letter: its own probability, no reason
+    rows = np.full((2, len(LETTERS)), 0.01)
+    rows[:, LETTERS.index("K")] = 0.9, 0.5
+    rows[1, LETTERS.index("X")] = 0.45  # K and X together as sure as the bar: not look-alikes
+    assert [p.letter for p in recognizer.decide(rows, top_k=1)] == ["K", "?"]
+
+
 def test_missing_model_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="model not found"):
         Recognizer(tmp_path / "nope.onnx")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lettercnn import calibration
+from lettercnn.labels import LETTERS
 
 # Thresholds of the risk-coverage table (report.json and the page), the chosen one added:
 # from answering everything, through the values a user would try for --min-confidence.
@@ -173,16 +174,15 @@ def coverage_points(
         logits: ``(n, classes)`` of the letters; ``targets`` their classes.
         other_logits: ``(m, classes)`` of images of no letter (m may be 0).
         temperature: divides every logit.
-        thresholds: on the top probability.
+        thresholds: on the top probability (a look-alike pair, I and L, together).
 
     Returns:
         One point per threshold, in the order given.
     """
     probabilities = calibration.softmax(logits, temperature)
-    others = calibration.softmax(other_logits, temperature).max(axis=1) if len(other_logits) else np.zeros(0)
-    rows = calibration.risk_coverage(
-        probabilities.max(axis=1), probabilities.argmax(axis=1) == targets, others, thresholds
-    )
+    others = calibration.softmax(other_logits, temperature) if len(other_logits) else np.zeros((0, logits.shape[1]))
+    pairs = calibration.look_alike_pairs(LETTERS) if logits.shape[1] == len(LETTERS) else ()
+    rows = calibration.risk_coverage(probabilities, probabilities.argmax(axis=1) == targets, others, thresholds, pairs)
     return [CoveragePoint(t, answered, _number(accuracy), _number(refused)) for t, answered, accuracy, refused in rows]
 
 
@@ -219,7 +219,8 @@ def measure(
     fitted = None
     if val_logits is not None and val_targets is not None and len(val_targets):
         others = other_logits if len(other_logits) else None
-        fitted = calibration.calibrate(val_logits, val_targets, others, source=fitted_on)
+        pairs = calibration.look_alike_pairs(LETTERS) if val_logits.shape[1] == len(LETTERS) else ()
+        fitted = calibration.calibrate(val_logits, val_targets, others, pairs=pairs, source=fitted_on)
     temperature = fitted.temperature if fitted is not None else 1.0
     threshold = fitted.min_confidence if fitted is not None else None
     thresholds = np.array(sorted({*TABLE_THRESHOLDS, *([threshold] if threshold is not None else [])}))

@@ -1,6 +1,7 @@
 """The cases ``index.html?selftest=1`` checks the browser against, computed in Python.
 
-Two kinds, one per letter each (``2 * 26`` for an A-Z model):
+Two kinds, one per letter each (``2 * 26`` for an A-Z model), and three drawn
+pages more (a letter cut off, a stroke off the page's edge, a plain bar):
 
 - ``tensor``: a canonical 32x32 glyph (uint8, base64) and onnxruntime's calibrated
   probabilities for it (:meth:`Recognizer.probabilities`): the page normalises it
@@ -84,10 +85,22 @@ def draw_edge_stroke(rng: np.random.Generator) -> np.ndarray:
     return page
 
 
+def draw_bar(rng: np.random.Generator) -> np.ndarray:
+    """A plain upright bar, as many faces draw a capital I and a lower-case l: both sides
+    answer the likelier of the pair, not '?' (``calibration.answered``)."""
+    width, height = PAGE
+    page = np.full((height, width), 255, np.uint8)
+    x, top = width // 2 + int(rng.integers(-20, 21)), int(rng.integers(EDGE, 40))
+    cv2.line(page, (x, top), (x, height - int(rng.integers(EDGE, 40))), 0, int(rng.integers(8, 13)), cv2.LINE_AA)
+    return page
+
+
 def _clear(recognizer: Recognizer, probabilities: np.ndarray) -> bool:
-    """No near tie: the top two apart, and the best away from the '?' threshold."""
+    """No near tie: the top two apart, and the best (and the top two together, which
+    may answer a look-alike pair) away from the '?' threshold."""
     second, best = np.sort(probabilities)[-2:]
-    return best - second >= MIN_MARGIN and abs(best - recognizer.min_confidence) >= MIN_MARGIN
+    threshold = recognizer.min_confidence
+    return best - second >= MIN_MARGIN and min(abs(best - threshold), abs(best + second - threshold)) >= MIN_MARGIN
 
 
 def _b64(glyph: np.ndarray) -> str:
@@ -133,6 +146,12 @@ def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) 
     for name, page in (("drawn-cut-off.png", draw_cut_off(rng)), ("drawn-edge-stroke.png", draw_edge_stroke(rng))):
         case, _, written[name] = _drawn(recognizer, folder, name, page)
         cases.append(case)
+    # A plain bar: I or l; both sides answer the likelier of the two.
+    for _ in range(TRIES):
+        case, probabilities, written["drawn-bar.png"] = _drawn(recognizer, folder, "drawn-bar.png", draw_bar(rng))
+        if _clear(recognizer, probabilities):
+            break
+    cases.append(case)
     return cases, written
 
 

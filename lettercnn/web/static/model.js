@@ -7,6 +7,8 @@ import * as ort from "./vendor/ort.wasm.bundle.min.mjs";
 export const UNKNOWN = "?";
 export const NO_GLYPH = "no glyph found";
 export const NOT_SURE = "not a letter, or not sure";
+// Letters many faces draw alike, told apart only by case (labels.LOOK_ALIKES).
+export const LOOK_ALIKES = [["I", "L"]];
 const REQUIRED_KEYS = ["labels", "input"];
 const DEFAULT_SPEC = { size: 32, channels: 1, polarity: "white_on_black", mean: 0.5, std: 0.5, margin: 2 };
 
@@ -108,12 +110,17 @@ export class Model {
     return exp.map((v) => v / total);
   }
 
-  // The answer for a row of probabilities, as Recognizer.decide: '?' below the threshold.
+  // The answer for a row of probabilities, as Recognizer.decide: '?' below the threshold,
+  // unless the two likeliest letters are a look-alike pair that reaches it together
+  // (a plain bar: I or l), answered the likelier of the two (calibration.answered).
   decide(probabilities, topK = 3, minConfidence = this.minConfidence) {
     const order = probabilities.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]);
     const top = order.slice(0, topK).map(([p, i]) => [this.labels[i], p]);
     const [best, index] = order[0];
-    if (best >= minConfidence) return { letter: this.labels[index], confidence: best, top, reason: null };
+    const [second, other] = order.length > 1 ? order[1] : [0, -1];
+    const pair = [this.labels[index], this.labels[other]].sort().join("");
+    const alike = LOOK_ALIKES.some((p) => [...p].sort().join("") === pair) && best + second >= minConfidence;
+    if (best >= minConfidence || alike) return { letter: this.labels[index], confidence: best, top, reason: null };
     return { letter: UNKNOWN, confidence: best, top, reason: NOT_SURE };
   }
 }
