@@ -202,10 +202,10 @@ def answers_at(reader: Recognizer, probs: np.ndarray, threshold: float) -> np.nd
     return answered(probs, max(threshold, 1e-9), getattr(reader, "pairs", ()))
 
 
-def selective(answers: np.ndarray, right: np.ndarray) -> tuple[float, float]:
-    """Share answered (``answers``: :func:`answers_at`) and accuracy on the answered."""
-    coverage = float(answers.mean()) if len(answers) else 0.0
-    return coverage, float(right[answers].mean()) if answers.any() else float("nan")
+def selective(given: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Share answered with a letter (``given``: :func:`answers_at`) and accuracy on those."""
+    coverage = float(given.mean()) if len(given) else 0.0
+    return coverage, float(right[given].mean()) if given.any() else float("nan")
 
 
 def score_nonletters(reader: Recognizer, nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
@@ -228,9 +228,9 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         answers, confidence, right = graded(reader, chars, probs)
         truth = np.char.upper(chars)
         bar = np.isin(chars, BAR_CHARS)
-        answers_letter = answers_at(reader, probs, threshold)
-        share_answered, accuracy_answered = selective(answers_letter, right)
-        read_right = answers_letter & right
+        given = answers_at(reader, probs, threshold)
+        share_answered, accuracy_answered = selective(given, right)
+        read_right = given & right
         per_condition[condition] = {
             "accuracy": float(right.mean()),
             "no_bar": _mean(right[~bar]),
@@ -238,7 +238,7 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
             "answered": share_answered,
             "accuracy_answered": accuracy_answered,
             "read": float(read_right.mean()),
-            "answered_no_bar": selective(answers_letter[~bar], right[~bar])[0],
+            "answered_no_bar": selective(given[~bar], right[~bar])[0],
             "read_no_bar": _mean(read_right[~bar]),
             "ece": expected_calibration_error(confidence, right),
             "nll": float(
@@ -284,9 +284,9 @@ def risk_coverage(
     for threshold in THRESHOLDS:
         row: dict[str, object] = {"threshold": threshold}
         for condition, (probs, right, plain) in letters.items():
-            answers_letter = answers_at(reader, probs, threshold)
-            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(answers_letter, right)
-            read_right = answers_letter & right
+            given = answers_at(reader, probs, threshold)
+            row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(given, right)
+            read_right = given & right
             row[f"{condition}_read"] = float(read_right.mean())
             row[f"{condition}_read_no_bar"] = _mean(read_right[plain])
         if nonletters:

@@ -92,6 +92,26 @@ def test_the_i_l_bar_is_counted_apart_in_letters_answered_and_read(field: Module
     assert at["photo_read"] == pytest.approx(0.5) and at["photo_read_no_bar"] == pytest.approx(1.0)
 
 
+def test_letters_and_non_letters_are_answered_as_the_runtime_answers_a_look_alike_pair(field: ModuleType) -> None:
+    from lettercnn.calibration import look_alike_pairs
+
+    rows = np.zeros((3, 26))
+    rows[1, [8, 11]] = 0.45, 0.53  # a bar: I or L, sure together
+    rows[2, [0, 1]] = 0.45, 0.53  # A or B: not look-alikes
+    reader = FixedReader(rows)
+    reader.labels, reader.min_confidence = list(field.LETTERS), 0.75
+    reader.pairs = look_alike_pairs(reader.labels)
+    chars = np.array(["l", "I", "B"])
+    material = field.Material({"photo": glyphs([1, 1, 2])}, {"photo": chars}, {"photo": np.array(["x"] * 3)})
+    read = field.readings(reader, material.glyphs)
+    photo = field.score(reader, material, read)["conditions"]["photo"]
+    assert photo["answered"] == pytest.approx(2 / 3) and photo["read"] == pytest.approx(1 / 3)  # the l as L
+    scribbles = field.readings(reader, {"scribble": glyphs([1, 2])})
+    assert field.score_nonletters(reader, scribbles, 0.75) == {"scribble": 0.5}  # the bar is a letter
+    del reader.pairs  # a reader without look-alikes refuses all three
+    assert field.score(reader, material, read)["conditions"]["photo"]["answered"] == 0.0
+
+
 def test_rule_takes_the_highest_threshold_meeting_both_shares(field: ModuleType) -> None:
     curve = [
         {"threshold": 0.5, "photo_answered": 0.97, "photo_accuracy": 0.975},  # too few right
