@@ -57,10 +57,8 @@ def answered(probabilities: np.ndarray, threshold: float, pairs: Sequence[tuple[
     A row of zeros (no glyph) is answered only at threshold 0.
     """
     probabilities = np.asarray(probabilities)
-    if probabilities.ndim != 2 or not probabilities.shape[0]:
-        return np.zeros(probabilities.shape[:1], bool)
     out = probabilities.max(axis=1) >= threshold
-    if pairs and probabilities.shape[1] >= 2:
+    if pairs:
         top_two = np.argsort(probabilities, axis=1, kind="stable")[:, -2:]
         together = np.take_along_axis(probabilities, top_two, axis=1).sum(axis=1) >= threshold
         first, second = top_two.min(axis=1), top_two.max(axis=1)

@@ -181,9 +181,15 @@ def coverage_points(
     """
     probabilities = calibration.softmax(logits, temperature)
     others = calibration.softmax(other_logits, temperature) if len(other_logits) else np.zeros((0, logits.shape[1]))
-    pairs = calibration.look_alike_pairs(LETTERS) if logits.shape[1] == len(LETTERS) else ()
-    rows = calibration.risk_coverage(probabilities, probabilities.argmax(axis=1) == targets, others, thresholds, pairs)
+    rows = calibration.risk_coverage(
+        probabilities, probabilities.argmax(axis=1) == targets, others, thresholds, _look_alikes(logits)
+    )
     return [CoveragePoint(t, answered, _number(accuracy), _number(refused)) for t, answered, accuracy, refused in rows]
+
+
+def _look_alikes(logits: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """The look-alike pairs (I and L) of an A-Z model's ``logits``; none for other classes."""
+    return calibration.look_alike_pairs(LETTERS) if logits.shape[1] == len(LETTERS) else ()
 
 
 def curve_thresholds(logits: np.ndarray, other_logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -219,8 +225,9 @@ def measure(
     fitted = None
     if val_logits is not None and val_targets is not None and len(val_targets):
         others = other_logits if len(other_logits) else None
-        pairs = calibration.look_alike_pairs(LETTERS) if val_logits.shape[1] == len(LETTERS) else ()
-        fitted = calibration.calibrate(val_logits, val_targets, others, pairs=pairs, source=fitted_on)
+        fitted = calibration.calibrate(
+            val_logits, val_targets, others, pairs=_look_alikes(val_logits), source=fitted_on
+        )
     temperature = fitted.temperature if fitted is not None else 1.0
     threshold = fitted.min_confidence if fitted is not None else None
     thresholds = np.array(sorted({*TABLE_THRESHOLDS, *([threshold] if threshold is not None else [])}))

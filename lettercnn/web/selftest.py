@@ -20,6 +20,7 @@ float rounding between runtimes may flip it.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -136,10 +137,7 @@ def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) 
     cases, written = [], {}
     for index, label in enumerate(recognizer.labels):
         name = f"drawn-{index:02d}.png"
-        for _ in range(TRIES):
-            case, probabilities, written[name] = _drawn(recognizer, folder, name, draw_letter(label[:1], rng))
-            if _clear(recognizer, probabilities):  # a blank page has no probabilities: drawn again
-                break
+        case, written[name] = _drawn_clear(recognizer, folder, name, lambda letter=label[:1]: draw_letter(letter, rng))
         cases.append(case)
     # A letter running off the page: both sides find no whole glyph and answer '?'.
     # A stroke running from beside a whole letter off the page: both sides take the letter alone.
@@ -147,12 +145,21 @@ def drawn_cases(recognizer: Recognizer, rng: np.random.Generator, folder: Path) 
         case, _, written[name] = _drawn(recognizer, folder, name, page)
         cases.append(case)
     # A plain bar: I or l; both sides answer the likelier of the two.
-    for _ in range(TRIES):
-        case, probabilities, written["drawn-bar.png"] = _drawn(recognizer, folder, "drawn-bar.png", draw_bar(rng))
-        if _clear(recognizer, probabilities):
-            break
+    case, written["drawn-bar.png"] = _drawn_clear(recognizer, folder, "drawn-bar.png", lambda: draw_bar(rng))
     cases.append(case)
     return cases, written
+
+
+def _drawn_clear(
+    recognizer: Recognizer, folder: Path, name: str, draw: Callable[[], np.ndarray]
+) -> tuple[dict[str, object], int]:
+    """:func:`_drawn` of pages from ``draw`` until one reads without a near tie (at most
+    :data:`TRIES`; a blank page has no probabilities: drawn again): its case and PNG size."""
+    for _ in range(TRIES):
+        case, probabilities, size = _drawn(recognizer, folder, name, draw())
+        if _clear(recognizer, probabilities):
+            break
+    return case, size
 
 
 def _drawn(

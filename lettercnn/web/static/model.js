@@ -118,8 +118,9 @@ export class Model {
     const top = order.slice(0, topK).map(([p, i]) => [this.labels[i], p]);
     const [best, index] = order[0];
     const [second, other] = order.length > 1 ? order[1] : [0, -1];
-    const pair = [this.labels[index], this.labels[other]].sort().join("");
-    const alike = LOOK_ALIKES.some((p) => [...p].sort().join("") === pair) && best + second >= minConfidence;
+    const [a, b] = [this.labels[index], this.labels[other]];
+    const pair = LOOK_ALIKES.some(([x, y]) => (a === x && b === y) || (a === y && b === x));
+    const alike = pair && best + second >= minConfidence;
     if (best >= minConfidence || alike) return { letter: this.labels[index], confidence: best, top, reason: null };
     return { letter: UNKNOWN, confidence: best, top, reason: NOT_SURE };
   }
