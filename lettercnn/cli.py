@@ -98,6 +98,10 @@ def train_command(
     negatives: Annotated[
         Optional[float], option("Images of no letter added, a share of the training set.", default=TRAIN.negatives)
     ] = None,
+    outlier_weight: Annotated[
+        Optional[float],
+        option("Weight of the images of no letter in the loss (outlier exposure).", default=TRAIN.outlier_weight),
+    ] = None,
     threads: Threads = None,
     nproc: Annotated[
         Optional[int], option("Train in N processes here, through torch's launcher (README: Training at scale).")
@@ -112,6 +116,7 @@ def train_command(
         data=data, per_letter=per_letter, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, batch_norm=batch_norm, dropout=dropout, seed=seed, device=device, workers=workers,
         name=name, runs_dir=runs_dir, fonts_dir=fonts, init=init, negatives=negatives,
+        outlier_weight=outlier_weight,
     )  # fmt: skip
     console = Console()
     with user_errors(needs_training="letters train"):

@@ -18,7 +18,7 @@ from lettercnn.errors import TrainingInterrupted
 from lettercnn.labels import LETTERS
 from lettercnn.nn.checkpoint import checkpoint_payload
 from lettercnn.nn.model import LetterCNN
-from lettercnn.runs import BEST_CHECKPOINT, METRICS_FILE
+from lettercnn.runs import BEST_CHECKPOINT, CONFIG_FILE, METRICS_FILE
 from lettercnn.training import loop
 
 runner = CliRunner()
@@ -99,6 +99,14 @@ def test_train_with_unknown_optimizer_is_a_usage_error() -> None:
 def test_train_with_bad_value_fails_cleanly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--dropout", "1.5", "--runs-dir", str(tmp_path)])
     assert_clean_error(result, 1, "dropout")
+
+
+def test_train_weighs_the_images_of_no_letter_as_given_and_refuses_a_negative_weight(tmp_path: Path) -> None:
+    args = ["train", *TINY_TRAIN, "--negatives", "0.2", "--runs-dir", str(tmp_path), "--name", "heavy"]
+    result = runner.invoke(app, [*args, "--outlier-weight", "1.5"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "heavy" / CONFIG_FILE).read_text())["outlier_weight"] == 1.5
+    assert_clean_error(runner.invoke(app, [*args, "--outlier-weight", "-1"]), 1, "outlier_weight must be >= 0")
 
 
 def test_eval_with_missing_checkpoint_fails_cleanly(letter_tree: Path, tmp_path: Path) -> None:
