@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fieldsim  # noqa: E402
 
-from lettercnn.calibration import answered  # noqa: E402
+from lettercnn.calibration import answer_level  # noqa: E402
 from lettercnn.data.render import CHARS, load_font_bank  # noqa: E402
 from lettercnn.labels import LETTERS  # noqa: E402
 from lettercnn.preprocess import normalize  # noqa: E402
@@ -195,11 +195,17 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def answers_at(reader: Recognizer, probs: np.ndarray, threshold: float) -> np.ndarray:
-    """Which readings ``letters recognize`` answers with a letter at ``threshold``, not
-    "?" (:func:`lettercnn.calibration.answered`: the top probability reaches it, or a
-    look-alike pair such as I and L does together); an image with no glyph never is."""
-    return answered(probs, max(threshold, 1e-9), getattr(reader, "pairs", ()))
+def answer_levels(reader: Recognizer, probs: np.ndarray) -> np.ndarray:
+    """Per reading, the highest threshold at which ``letters recognize`` still answers it
+    with a letter (:func:`lettercnn.calibration.answer_level`: the top probability, or a
+    look-alike pair such as I and L together); the same at every threshold."""
+    return answer_level(probs, getattr(reader, "pairs", ()))
+
+
+def answers_at(levels: np.ndarray, threshold: float) -> np.ndarray:
+    """Which readings (their :func:`answer_levels`) are answered with a letter at
+    ``threshold``, not "?"; an image with no glyph never is."""
+    return levels >= max(threshold, 1e-9)
 
 
 def selective(given: np.ndarray, right: np.ndarray) -> tuple[float, float]:
@@ -211,7 +217,12 @@ def selective(given: np.ndarray, right: np.ndarray) -> tuple[float, float]:
 def score_nonletters(reader: Recognizer, nonletters: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
     """Share of each non-letter condition answered "?" at ``threshold`` (``nonletters``:
     their :func:`readings`)."""
-    return {condition: float((~answers_at(reader, probs, threshold)).mean()) for condition, probs in nonletters.items()}
+    return _refused({condition: answer_levels(reader, probs) for condition, probs in nonletters.items()}, threshold)
+
+
+def _refused(levels: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    """Share of each condition's readings (their :func:`answer_levels`) answered "?" at ``threshold``."""
+    return {condition: float((~answers_at(values, threshold)).mean()) for condition, values in levels.items()}
 
 
 def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -> dict[str, object]:
@@ -228,7 +239,7 @@ def score(reader: Recognizer, material: Material, read: dict[str, np.ndarray]) -
         answers, confidence, right = graded(reader, chars, probs)
         truth = np.char.upper(chars)
         bar = np.isin(chars, BAR_CHARS)
-        given = answers_at(reader, probs, threshold)
+        given = answers_at(answer_levels(reader, probs), threshold)
         share_answered, accuracy_answered = selective(given, right)
         read_right = given & right
         per_condition[condition] = {
@@ -276,21 +287,26 @@ def risk_coverage(
     ``nonletters_refused``). ``read`` and ``nonletters``: the model's :func:`readings` of
     the material and of the images of no letter."""
     rows: list[dict[str, object]] = []
-    letters = {}  # condition -> readings, right, not a bar: the same at every threshold
+    letters = {}  # condition -> answer levels, right, not a bar: the same at every threshold
     for condition, probs in read.items():
         if condition in ("photo", "clean", "inverted"):
             chars = material.chars[condition]
-            letters[condition] = probs, graded(reader, chars, probs)[2], ~np.isin(chars, BAR_CHARS)
+            letters[condition] = (
+                answer_levels(reader, probs),
+                graded(reader, chars, probs)[2],
+                ~np.isin(chars, BAR_CHARS),
+            )
+    refusing = {kind: answer_levels(reader, probs) for kind, probs in nonletters.items()}
     for threshold in THRESHOLDS:
         row: dict[str, object] = {"threshold": threshold}
-        for condition, (probs, right, plain) in letters.items():
-            given = answers_at(reader, probs, threshold)
+        for condition, (levels, right, plain) in letters.items():
+            given = answers_at(levels, threshold)
             row[f"{condition}_answered"], row[f"{condition}_accuracy"] = selective(given, right)
             read_right = given & right
             row[f"{condition}_read"] = float(read_right.mean())
             row[f"{condition}_read_no_bar"] = _mean(read_right[plain])
-        if nonletters:
-            refused = score_nonletters(reader, nonletters, threshold)
+        if refusing:
+            refused = _refused(refusing, threshold)
             row["refused"] = refused
             row["nonletters_refused"] = float(np.mean(list(refused.values())))
         rows.append(row)

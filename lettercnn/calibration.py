@@ -56,15 +56,25 @@ def answered(probabilities: np.ndarray, threshold: float, pairs: Sequence[tuple[
     and the answer is the likelier of them, with its own probability as confidence.
     A row of zeros (no glyph) is answered only at threshold 0.
     """
+    return answer_level(probabilities, pairs) >= threshold
+
+
+def answer_level(probabilities: np.ndarray, pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """Per row of ``probabilities`` (n, classes), the highest threshold at which it is
+    still :func:`answered`: its top probability, or, where its two most likely classes
+    are one of the look-alike ``pairs``, the two together. Computed once, it answers
+    every threshold of a curve by one comparison."""
     probabilities = np.asarray(probabilities)
-    out = probabilities.max(axis=1) >= threshold
-    if pairs:
-        top_two = np.argsort(probabilities, axis=1, kind="stable")[:, -2:]
-        together = np.take_along_axis(probabilities, top_two, axis=1).sum(axis=1) >= threshold
-        first, second = top_two.min(axis=1), top_two.max(axis=1)
-        for a, b in pairs:
-            out |= together & (first == min(a, b)) & (second == max(a, b))
-    return out
+    top = probabilities.max(axis=1)
+    if not pairs:
+        return top
+    top_two = np.argsort(probabilities, axis=1, kind="stable")[:, -2:]
+    together = np.take_along_axis(probabilities, top_two, axis=1).sum(axis=1)
+    first, second = top_two.min(axis=1), top_two.max(axis=1)
+    alike = np.zeros(len(probabilities), bool)
+    for a, b in pairs:
+        alike |= (first == min(a, b)) & (second == max(a, b))
+    return np.where(alike, together, top)
 
 
 def nll(probabilities: np.ndarray, targets: np.ndarray) -> float:
@@ -163,11 +173,12 @@ def risk_coverage(
         other_probabilities: (m, classes) of images of no letter (m may be 0).
     """
     rows = []
+    letter_levels, other_levels = answer_level(letter_probabilities, pairs), answer_level(other_probabilities, pairs)
     for threshold in thresholds:
-        letters = answered(letter_probabilities, threshold, pairs)
+        letters = letter_levels >= threshold
         coverage = float(letters.mean()) if len(letters) else float("nan")
         accuracy = float(letter_right[letters].mean()) if letters.any() else float("nan")
-        others = answered(other_probabilities, threshold, pairs)
+        others = other_levels >= threshold
         refused = float((~others).mean()) if len(others) else float("nan")
         rows.append((float(threshold), coverage, accuracy, refused))
     return rows

@@ -66,7 +66,7 @@ def test_a_look_alike_pair_sure_together_is_answered_the_likelier_and_any_other_
             [0.02, 0.03, 0.55, 0.40, 0.00],  # the same, leaning to I
             [0.40, 0.55, 0.02, 0.03, 0.00],  # A and B together as sure: no pair of look-alikes
             [0.00, 0.03, 0.55, 0.02, 0.40],  # I and O: not a pair
-            [0.30, 0.05, 0.30, 0.35, 0.00],  # I and L but A between them: 0.65 together, below 0.75
+            [0.30, 0.05, 0.30, 0.35, 0.00],  # I and L (A as likely as I): 0.65 together, below 0.75
             [0.00, 0.00, 0.00, 0.80, 0.20],  # sure alone
             [0.00, 0.00, 0.00, 0.00, 0.00],  # no glyph
         ]
@@ -75,4 +75,6 @@ def test_a_look_alike_pair_sure_together_is_answered_the_likelier_and_any_other_
     assert calibration.answered(rows, 0.75).tolist() == [False, False, False, False, False, True, False]
     assert calibration.answered(rows, 0.0, pairs).all()  # threshold 0: everything, a row of zeros too
     assert calibration.answered(rows, 0.96, pairs).tolist() == [False] * 7
+    # Each row's level: the highest threshold still answering it (the pair's sum for a bar).
+    assert calibration.answer_level(rows, pairs) == pytest.approx([0.95, 0.95, 0.55, 0.55, 0.65, 0.80, 0.0])
     assert calibration.look_alike_pairs(list("ABC")) == ()
